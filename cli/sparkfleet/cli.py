@@ -1,0 +1,252 @@
+"""The `sparkfleet` command. Commands stay thin: parse, call the core, render.
+
+Heavy imports (ansible-runner, yaml, jinja2) happen inside commands so that `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from sparkfleet import __version__
+from sparkfleet.errors import Cancelled, ExitCode, SparkfleetError, UsageError
+from sparkfleet.output import Output, format_table
+
+
+@dataclass
+class Settings:
+    json: bool = False
+    project_dir: Path | None = None
+
+    def project(self):
+        from sparkfleet.project import Project
+
+        return Project.find(self.project_dir)
+
+
+def _set_json(ctx: click.Context, _param, value: bool) -> None:
+    if value:
+        ctx.ensure_object(Settings).json = True
+
+
+def _set_project(ctx: click.Context, _param, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Settings).project_dir = value
+
+
+def common_options(fn):
+    """--json and --project work before or after the command name."""
+    fn = click.option("--json", "as_json", is_flag=True, expose_value=False, is_eager=True, callback=_set_json,
+                      help="Write only newline-delimited JSON to stdout (events, then one summary).")(fn)
+    return click.option("--project", type=click.Path(file_okay=False, path_type=Path), expose_value=False,
+                        callback=_set_project, envvar="SPARKFLEET_PROJECT",
+                        help="The project folder (default: the nearest one above the current folder).")(fn)
+
+
+def command(group: click.Group, name: str, **kwargs):
+    """Register fn as a command that gets (settings, out, **params) and returns an exit code."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(**params):
+            ctx = click.get_current_context()
+            settings = ctx.ensure_object(Settings)
+            out = Output(settings.json, ctx.command_path.partition(" ")[2])
+            try:
+                return int(fn(settings, out, **params) or 0)
+            except SparkfleetError as error:
+                out.failure(error)
+                return int(error.exit_code)
+            except KeyboardInterrupt:
+                out.failure(Cancelled("Interrupted; whatever was half-done was cleaned up.", hint=None))
+                return int(ExitCode.CANCELLED)
+
+        return group.command(name, **kwargs)(common_options(wrapper))
+
+    return decorate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@common_options
+@click.version_option(__version__, prog_name="sparkfleet")
+def cli() -> None:
+    """Provision NVIDIA DGX Spark machines for local AI serving, one Spark or a fleet.
+
+    Every command takes --json for agents: stdout then carries only JSON lines,
+    ending with one summary object. Exit codes: 0 ok, 2 usage or config error,
+    3 a host failed, 4 a host was unreachable, 5 controller environment problem,
+    130 cancelled (see docs/exit-codes.md).
+    """
+
+
+# project ------------------------------------------------------------------------------------------------
+@command(cli, "init")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def init_cmd(settings: Settings, out: Output, directory: Path | None) -> int:
+    """Create a project folder (default: the current one). Re-running it changes nothing."""
+    from sparkfleet.project import init_project
+
+    project, created, kept = init_project(directory or settings.project_dir or Path.cwd())
+    lines = [f"Project: {project.root}"]
+    lines += [f"  created  {path}" for path in created] or ["  nothing to create: every file already exists"]
+    if created:
+        lines.append(f"Next: cd {project.root} && sparkfleet host add spark1 --address IP --user USER")
+    out.success({"project": str(project.root), "created": created, "kept": kept, "changed": bool(created)},
+                "\n".join(lines))
+    return ExitCode.OK
+
+
+# inventory ----------------------------------------------------------------------------------------------
+@cli.group("host")
+def host_group() -> None:
+    """Add, list and remove the hosts in the project's inventory."""
+
+
+@command(host_group, "add")
+@click.argument("name")
+@click.option("--address", required=True, help="IP address or DNS name of the host.")
+@click.option("--user", required=True, help="Login user on the host.")
+@click.option("--port", default=22, show_default=True, type=int, help="ssh port.")
+@click.option("--group", "group_name", default="sparks", show_default=True, help="Inventory group.")
+def host_add(settings: Settings, out: Output, name: str, address: str, user: str, port: int,
+             group_name: str) -> int:
+    """Add a host to the inventory."""
+    from sparkfleet import inventory
+
+    host = inventory.Host(name, address, user, port)
+    with inventory.editing(settings.project()) as inv:
+        inv.add(host, group_name)
+    host.groups = [group_name]
+    out.success({"host": host.to_dict()}, f"Added {name} ({user}@{address}:{port}) to group {group_name}.")
+    return ExitCode.OK
+
+
+@command(host_group, "list")
+def host_list(settings: Settings, out: Output) -> int:
+    """List the hosts in the inventory."""
+    from sparkfleet.inventory import Inventory
+
+    hosts = Inventory.load(settings.project().inventory_file).hosts()
+    rows = [[h.name, h.address, h.port, h.user, ",".join(h.groups)] for h in hosts]
+    text = format_table(["NAME", "ADDRESS", "PORT", "USER", "GROUPS"], rows) if hosts else "No hosts yet."
+    out.success({"hosts": [h.to_dict() for h in hosts]}, text)
+    return ExitCode.OK
+
+
+@command(host_group, "remove")
+@click.argument("name")
+def host_remove(settings: Settings, out: Output, name: str) -> int:
+    """Remove a host from the inventory (and forget its pinned host key)."""
+    from sparkfleet import inventory, known_hosts
+
+    project = settings.project()
+    with inventory.editing(project) as inv:
+        host = inv.remove(name)
+    known_hosts.unpin(project, host.address, host.port)
+    out.success({"host": host.to_dict()}, f"Removed {name}.")
+    return ExitCode.OK
+
+
+# runs ---------------------------------------------------------------------------------------------------
+def run_plan(settings: Settings, out: Output, playbook: str, limit: str | None) -> int:
+    from sparkfleet.inventory import Inventory
+    from sparkfleet.output import run_summary_text
+    from sparkfleet.runner import run_playbook
+
+    project = settings.project()
+    if not Inventory.load(project.inventory_file).hosts():
+        raise UsageError("The inventory has no hosts.",
+                         hint="Add one with `sparkfleet host add NAME --address IP --user USER`, "
+                         "or start local stand-ins with `sparkfleet lab up`.")
+    result = run_playbook(project, playbook, emit=out.event, limit=limit)
+    data = result.to_dict()
+    out.success(data, run_summary_text(data), exit_code=result.exit_code)
+    return result.exit_code
+
+
+@command(cli, "ping")
+@click.option("--limit", help="Only these hosts or groups (Ansible pattern, e.g. spark1,lab).")
+def ping(settings: Settings, out: Output, limit: str | None) -> int:
+    """Check that every host answers over ssh and runs Python."""
+    return run_plan(settings, out, "ping", limit)
+
+
+# lab ----------------------------------------------------------------------------------------------------
+@cli.group("lab")
+def lab_group() -> None:
+    """Local stand-in Sparks: real Linux hosts with systemd and sshd, in containers."""
+
+
+def _say(out: Output):
+    from sparkfleet.events import Progress
+
+    return lambda message: out.event(Progress(message=message))
+
+
+def _lab_table(hosts) -> str:
+    rows = [[h.name, h.os, h.state, f"127.0.0.1:{h.ssh_port}" if h.ssh_port else None, h.container]
+            for h in hosts]
+    return format_table(["NAME", "OS", "STATE", "SSH", "CONTAINER"], rows) if hosts else "No lab hosts."
+
+
+@command(lab_group, "up")
+@click.option("--hosts", "count", default=1, show_default=True, type=int, help="How many lab hosts.")
+@click.option("--os", "os_name", default="ubuntu2404", show_default=True,
+              type=click.Choice(["ubuntu2404", "debian12"]), help="Ubuntu 24.04 (DGX OS base) or Debian 12.")
+def lab_up(settings: Settings, out: Output, count: int, os_name: str) -> int:
+    """Start lab hosts lab1..labN and add them to the inventory (group `lab`)."""
+    from sparkfleet.lab import hosts as lab
+
+    hosts, created = lab.up(settings.project(), count, os_name, _say(out))
+    out.success({"hosts": [h.to_dict() for h in hosts], "created": created, "changed": bool(created)},
+                _lab_table(hosts))
+    return ExitCode.OK
+
+
+@command(lab_group, "status")
+def lab_status(settings: Settings, out: Output) -> int:
+    """List this project's lab hosts."""
+    from sparkfleet.lab import engine, hosts as lab
+
+    hosts = lab.list_hosts(settings.project()) if engine.engine_running() else []
+    out.success({"hosts": [h.to_dict() for h in hosts]}, _lab_table(hosts))
+    return ExitCode.OK
+
+
+@command(lab_group, "down")
+def lab_down(settings: Settings, out: Output) -> int:
+    """Remove this project's lab hosts, their network, inventory entries and pinned keys."""
+    from sparkfleet.lab import hosts as lab
+
+    removed = lab.down(settings.project(), _say(out))
+    out.success({"removed": removed, "changed": bool(removed)},
+                f"Removed {', '.join(removed)}." if removed else "No lab hosts to remove.")
+    return ExitCode.OK
+
+
+def main() -> None:
+    """Entry point: turns every outcome, even a usage error or a crash, into an exit code (and JSON)."""
+    json_mode = "--json" in sys.argv[1:]
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.ClickException as error:
+        if json_mode:
+            Output(True, "").failure(UsageError(error.format_message(), hint="See `sparkfleet --help`."))
+        else:
+            error.show()
+        code = ExitCode.USAGE
+    except (click.Abort, KeyboardInterrupt):
+        if json_mode:
+            Output(True, "").failure(Cancelled("Interrupted."))
+        code = ExitCode.CANCELLED
+    except Exception as error:  # a bug: still give agents a parseable end
+        if not json_mode:
+            raise
+        Output(True, "").failure(SparkfleetError(f"Internal error: {error!r}",
+                                                 hint="Please report this with the command you ran."))
+        code = ExitCode.INTERNAL
+    sys.exit(int(code or 0))

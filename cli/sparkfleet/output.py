@@ -1,0 +1,111 @@
+"""Renders events and results: readable progress for people, newline-delimited JSON for agents.
+
+In JSON mode stdout carries only JSON lines (events, then exactly one summary object);
+in human mode progress goes to stderr and the final result to stdout, so both can be piped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+import click
+
+from sparkfleet.errors import ExitCode, SparkfleetError
+from sparkfleet.events import (
+    SCHEMA_VERSION,
+    Event,
+    HostResult,
+    PlayStarted,
+    Progress,
+    RunFinished,
+    RunStarted,
+    TaskStarted,
+)
+
+_STATUS_COLORS = {"ok": "green", "changed": "yellow", "failed": "red", "unreachable": "magenta",
+                  "ignored": "cyan", "skipped": "bright_black"}
+
+
+def format_table(headers: list[str], rows: list[list[object]]) -> str:
+    cells = [[str(c) for c in headers]] + [[("-" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+
+
+class Output:
+    def __init__(self, json_mode: bool, command: str, out: TextIO | None = None, err: TextIO | None = None):
+        self.json_mode = json_mode
+        self.command = command
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.finished = False
+
+    # events -------------------------------------------------------------------------------------------
+    def event(self, event: Event) -> None:
+        if self.json_mode:
+            self._json_line(event.to_dict())
+        else:
+            self._human_event(event)
+
+    def _human_event(self, event: Event) -> None:
+        def say(text: str) -> None:
+            click.echo(text, file=self.err)
+
+        if isinstance(event, Progress):
+            say(f"- {event.message}")
+        elif isinstance(event, RunStarted):
+            mode = " (check mode: nothing is changed)" if event.check else ""
+            say(click.style(f"Running {event.playbook}{mode}", bold=True) + f"  [run {event.run_id}]")
+        elif isinstance(event, PlayStarted):
+            say(click.style(f"PLAY {event.play}", bold=True))
+        elif isinstance(event, TaskStarted):
+            say(f"  {event.task}")
+        elif isinstance(event, HostResult):
+            label = click.style(f"{event.status:<11}", fg=_STATUS_COLORS.get(event.status))
+            detail = f": {event.message}" if event.message else ""
+            say(f"    {label} {event.host}{detail}")
+        elif isinstance(event, RunFinished):
+            say(f"Finished in {event.duration_s:.1f} s ({event.status})")
+
+    # the end of a command -----------------------------------------------------------------------------
+    def success(self, result: dict, human: str | None = None, exit_code: ExitCode = ExitCode.OK) -> None:
+        """The one final object. A command whose hosts failed is still 'finished', with ok false."""
+        self.finished = True
+        ok = exit_code == ExitCode.OK
+        if self.json_mode:
+            self._json_line({"v": SCHEMA_VERSION, "type": "summary", "command": self.command, "ok": ok,
+                             "exit_code": int(exit_code), "result": result, "error": None})
+        elif human:
+            click.echo(human, file=self.out)
+
+    def failure(self, error: SparkfleetError) -> None:
+        self.finished = True
+        if self.json_mode:
+            self._json_line({"v": SCHEMA_VERSION, "type": "summary", "command": self.command, "ok": False,
+                             "exit_code": int(error.exit_code), "result": None, "error": error.to_dict()})
+        else:
+            click.echo(click.style("Error: ", fg="red", bold=True) + error.message, file=self.err)
+            if error.hint:
+                click.echo(f"Fix: {error.hint}", file=self.err)
+
+    def _json_line(self, obj: dict) -> None:
+        self.out.write(json.dumps(obj, default=str) + "\n")
+        self.out.flush()
+
+
+def run_summary_text(result: dict) -> str:
+    """The per-host table people see after a playbook run."""
+    rows = []
+    for name, stats in sorted(result["hosts"].items()):
+        rows.append([name, stats["status"], stats["ok"], stats["changed"], stats["failed"],
+                     stats["unreachable"], stats["skipped"]])
+    table = format_table(["HOST", "STATUS", "OK", "CHANGED", "FAILED", "UNREACHABLE", "SKIPPED"], rows)
+    lines = [table]
+    for failure in result["failures"]:
+        lines.append(f"{failure['host']}: {failure['status']} at '{failure['task']}': {failure['message']}")
+    if result.get("error"):
+        lines.append(f"Run error: {result['error']}")
+    lines.append(f"Artifacts: {result['artifacts_dir']}")
+    return "\n".join(lines)

@@ -1,0 +1,240 @@
+"""The one place that calls ansible-runner.
+
+A run gets a private data dir under .sparkfleet/runs/<run id>/, streams typed events to a callback,
+can be cancelled with Ctrl-C / SIGTERM, and ends in a RunResult built from the play stats.
+Secrets never reach the artifacts: no env/ files are written, and secret-looking environment
+variables are dropped from the environment that ansible-runner records.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sparkfleet import content
+from sparkfleet.errors import ExitCode
+from sparkfleet.events import Event, HostResult, PlayStarted, RunFinished, RunStarted, TaskStarted
+from sparkfleet.project import Project
+
+KEEP_RUNS = 50  # older run folders are pruned so .sparkfleet/runs does not grow without bound
+_SECRET_ENV = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|API_KEY|PRIVATE_KEY|VAULT)", re.IGNORECASE)
+_MESSAGE_LIMIT = 600
+
+
+@dataclass
+class HostStats:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+
+    @property
+    def status(self) -> str:
+        if self.unreachable:
+            return "unreachable"
+        if self.failed:
+            return "failed"
+        return "changed" if self.changed else "ok"
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    playbook: str
+    status: str  # ansible-runner's: successful, failed, canceled, timeout
+    rc: int | None
+    duration_s: float
+    artifacts_dir: str
+    hosts: dict[str, HostStats] = field(default_factory=dict)
+    failures: list[dict] = field(default_factory=list)  # {host, task, status, message}
+    error: str | None = None  # a run-level error with no host to blame (bad playbook, no hosts matched)
+
+    @property
+    def changed(self) -> bool:
+        return any(stats.changed for stats in self.hosts.values())
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.status == "canceled":
+            return ExitCode.CANCELLED
+        if any(stats.failed for stats in self.hosts.values()):
+            return ExitCode.HOST_FAILED
+        if any(stats.unreachable for stats in self.hosts.values()):
+            return ExitCode.HOST_UNREACHABLE
+        if self.status != "successful":
+            return ExitCode.USAGE if self.error else ExitCode.INTERNAL
+        return ExitCode.OK
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["changed"] = self.changed
+        data["exit_code"] = int(self.exit_code)
+        for name, stats in self.hosts.items():
+            data["hosts"][name]["status"] = stats.status
+        return data
+
+
+def new_run_id(playbook: str) -> str:
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{playbook}-{secrets.token_hex(2)}"
+
+
+class _Translator:
+    """Turns ansible-runner's raw event dicts into our typed events, and collects the stats."""
+
+    def __init__(self, emit: Callable[[Event], None]):
+        self.emit = emit
+        self.stats: dict | None = None
+        self.failures: list[dict] = []
+
+    def __call__(self, raw: dict) -> bool:
+        name = raw.get("event", "")
+        data = raw.get("event_data") or {}
+        if name == "playbook_on_play_start":
+            self.emit(PlayStarted(play=data.get("play", "")))
+        elif name == "playbook_on_task_start":
+            self.emit(TaskStarted(task=data.get("task", ""), role=data.get("role")))
+        elif name in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped"):
+            self._host_result(name, data)
+        elif name == "playbook_on_stats":
+            self.stats = data
+        return True  # keep every event in the artifacts
+
+    def _host_result(self, name: str, data: dict) -> None:
+        res = data.get("res") or {}
+        status = {"runner_on_failed": "failed", "runner_on_unreachable": "unreachable",
+                  "runner_on_skipped": "skipped"}.get(name, "ok")
+        if status == "ok" and res.get("changed"):
+            status = "changed"
+        if status == "failed" and data.get("ignore_errors"):
+            status = "ignored"
+        message = res.get("msg") if status in ("failed", "unreachable", "ignored") else None
+        if message is not None:
+            message = str(message)[:_MESSAGE_LIMIT]
+        event = HostResult(host=data.get("host", ""), task=data.get("task", ""), status=status, message=message)
+        if status in ("failed", "unreachable"):
+            self.failures.append({"host": event.host, "task": event.task, "status": status, "message": message})
+        self.emit(event)
+
+    def host_stats(self) -> dict[str, HostStats]:
+        if not self.stats:
+            return {}
+        keys = {"ok": "ok", "changed": "changed", "failures": "failed", "dark": "unreachable",
+                "skipped": "skipped", "rescued": "rescued", "ignored": "ignored"}
+        hosts: dict[str, HostStats] = {}
+        for source, attr in keys.items():
+            for host, count in (self.stats.get(source) or {}).items():
+                setattr(hosts.setdefault(host, HostStats()), attr, count)
+        return hosts
+
+
+def _runner_env(project: Project) -> dict[str, str]:
+    roles = [str(project.root / "roles"), str(content.roles_dir())]
+    env = {
+        "ANSIBLE_CONFIG": str(project.ansible_cfg),
+        "ANSIBLE_ROLES_PATH": os.pathsep.join(roles),
+        "ANSIBLE_HOST_KEY_CHECKING": "True",  # ansible-runner turns it off unless told
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_DEPRECATION_WARNINGS": "False",
+    }
+    for variable, kind in (("ANSIBLE_LIBRARY", "modules"), ("ANSIBLE_FILTER_PLUGINS", "filter")):
+        if content.plugins_dir(kind).is_dir():
+            env[variable] = str(content.plugins_dir(kind))
+    return env
+
+
+def _run_level_error(artifacts_dir: Path) -> str | None:
+    """The ERROR! line ansible-playbook prints for problems that concern no host."""
+    stdout = artifacts_dir / "stdout"
+    if not stdout.exists():
+        return None
+    lines = [line for line in stdout.read_text(errors="replace").splitlines() if line.startswith("ERROR!")]
+    return lines[-1].removeprefix("ERROR!").strip() if lines else None
+
+
+def _prune_runs(project: Project) -> None:
+    runs = sorted((p for p in project.runs_dir.iterdir() if p.is_dir()), key=lambda p: p.name)
+    for old in runs[:-KEEP_RUNS]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run_playbook(
+    project: Project,
+    playbook: str,
+    *,
+    emit: Callable[[Event], None],
+    limit: str | None = None,
+    extravars: dict | None = None,
+    tags: str | None = None,
+    check: bool = False,
+) -> RunResult:
+    """Run one of sparkfleet's playbooks over the project's inventory. extravars must hold no secrets."""
+    import ansible_runner
+
+    run_id = new_run_id(playbook)
+    private_dir = project.runs_dir / run_id
+    private_dir.mkdir(parents=True, mode=0o700)
+    cancelled = False
+
+    def on_signal(signum, frame):
+        nonlocal cancelled
+        cancelled = True
+
+    translator = _Translator(emit)
+    cmdline = "--check --diff" if check else None
+    runner = ansible_runner.interface.init_runner(
+        private_data_dir=str(private_dir),
+        ident="run",
+        playbook=str(content.playbook(playbook)),
+        project_dir=str(content.content_root() / "playbooks"),
+        inventory=str(project.inventory_dir),
+        envvars=_runner_env(project),
+        extravars=extravars or {},
+        limit=limit,
+        tags=tags,
+        cmdline=cmdline,
+        quiet=True,
+        suppress_env_files=True,
+        event_handler=translator,
+        cancel_callback=lambda: cancelled,
+    )
+    env = runner.config.env
+    for key in [k for k in env if _SECRET_ENV.search(k)]:
+        del env[key]
+    env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = str(project.state_dir / "facts")
+
+    emit(RunStarted(run_id=run_id, playbook=playbook, limit=limit, check=check))
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+    try:
+        runner.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    duration = round(time.monotonic() - started, 3)
+    status = "canceled" if cancelled else runner.status
+    artifacts = Path(runner.config.artifact_dir)
+    result = RunResult(
+        run_id=run_id,
+        playbook=playbook,
+        status=status,
+        rc=runner.rc,
+        duration_s=duration,
+        artifacts_dir=str(artifacts),
+        hosts=translator.host_stats(),
+        failures=translator.failures,
+    )
+    if status == "failed" and not result.hosts:
+        result.error = _run_level_error(artifacts) or "ansible-playbook failed before any host ran a task."
+    emit(RunFinished(run_id=run_id, status=status, duration_s=duration))
+    _prune_runs(project)
+    return result
