@@ -210,7 +210,8 @@ def lab_up(settings: Settings, out: Output, count: int, os_name: str) -> int:
 @command(lab_group, "status")
 def lab_status(settings: Settings, out: Output) -> int:
     """List this project's lab hosts."""
-    from sparkfleet.lab import engine, hosts as lab
+    from sparkfleet.lab import engine
+    from sparkfleet.lab import hosts as lab
 
     hosts = lab.list_hosts(settings.project()) if engine.engine_running() else []
     out.success({"hosts": [h.to_dict() for h in hosts]}, _lab_table(hosts))

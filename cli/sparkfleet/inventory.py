@@ -116,7 +116,7 @@ class Inventory:
     def dump(self) -> str:
         import yaml
 
-        return HEADER + yaml.safe_dump(self.data, sort_keys=False, default_flow_style=False)
+        return HEADER + yaml.safe_dump(self.data, sort_keys=False, default_flow_style=False, explicit_start=True)
 
     @property
     def _groups(self) -> dict:

@@ -152,7 +152,7 @@ def _ubuntu_keyring(recipe: Recipe, arch: str) -> Path:
             deb = response.read()
     except OSError as exc:
         raise EnvironmentProblem(f"Could not fetch the Ubuntu archive keyring from {url}: {exc}",
-                                 hint="The Ubuntu archive must be reachable to build the ubuntu2404 lab image.") from exc
+                                 hint="The ubuntu2404 lab image needs the Ubuntu archive.") from exc
     if hashlib.sha256(deb).hexdigest() != UBUNTU_KEYRING_SHA256:
         raise EnvironmentProblem(f"The Ubuntu keyring package from {url} does not match its pinned digest.",
                                  hint="Something between this machine and the archive altered it; do not proceed.")
