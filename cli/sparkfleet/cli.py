@@ -233,7 +233,7 @@ def main() -> None:
     """Entry point: turns every outcome, even a usage error or a crash, into an exit code (and JSON)."""
     json_mode = "--json" in sys.argv[1:]
     try:
-        code = cli.main(standalone_mode=False)
+        code = cli.main(prog_name="sparkfleet", standalone_mode=False)
     except click.ClickException as error:
         if json_mode:
             Output(True, "").failure(UsageError(error.format_message(), hint="See `sparkfleet --help`."))

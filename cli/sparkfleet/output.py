@@ -101,8 +101,8 @@ def run_summary_text(result: dict) -> str:
     for name, stats in sorted(result["hosts"].items()):
         rows.append([name, stats["status"], stats["ok"], stats["changed"], stats["failed"],
                      stats["unreachable"], stats["skipped"]])
-    table = format_table(["HOST", "STATUS", "OK", "CHANGED", "FAILED", "UNREACHABLE", "SKIPPED"], rows)
-    lines = [table]
+    headers = ["HOST", "STATUS", "OK", "CHANGED", "FAILED", "UNREACHABLE", "SKIPPED"]
+    lines = [format_table(headers, rows) if rows else "No host ran a task."]
     for failure in result["failures"]:
         lines.append(f"{failure['host']}: {failure['status']} at '{failure['task']}': {failure['message']}")
     if result.get("error"):

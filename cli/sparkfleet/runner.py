@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -140,6 +141,8 @@ class _Translator:
 def _runner_env(project: Project) -> dict[str, str]:
     roles = [str(project.root / "roles"), str(content.roles_dir())]
     env = {
+        # ansible-playbook lives beside this Python, even when its environment is not activated
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "ANSIBLE_CONFIG": str(project.ansible_cfg),
         "ANSIBLE_ROLES_PATH": os.pathsep.join(roles),
         "ANSIBLE_HOST_KEY_CHECKING": "True",  # ansible-runner turns it off unless told
@@ -153,12 +156,16 @@ def _runner_env(project: Project) -> dict[str, str]:
 
 
 def _run_level_error(artifacts_dir: Path) -> str | None:
-    """The ERROR! line ansible-playbook prints for problems that concern no host."""
+    """The error line ansible-playbook prints for problems that concern no host ("ERROR!" before 2.19)."""
     stdout = artifacts_dir / "stdout"
     if not stdout.exists():
         return None
-    lines = [line for line in stdout.read_text(errors="replace").splitlines() if line.startswith("ERROR!")]
-    return lines[-1].removeprefix("ERROR!").strip() if lines else None
+    prefixes = ("[ERROR]:", "ERROR!")
+    lines = [line for line in stdout.read_text(errors="replace").splitlines() if line.startswith(prefixes)]
+    if not lines:
+        return None
+    line = lines[-1]
+    return next(line.removeprefix(p) for p in prefixes if line.startswith(p)).strip()
 
 
 def _prune_runs(project: Project) -> None:
@@ -169,7 +176,7 @@ def _prune_runs(project: Project) -> None:
 
 def run_playbook(
     project: Project,
-    playbook: str,
+    playbook: str | Path,
     *,
     emit: Callable[[Event], None],
     limit: str | None = None,
@@ -177,9 +184,14 @@ def run_playbook(
     tags: str | None = None,
     check: bool = False,
 ) -> RunResult:
-    """Run one of sparkfleet's playbooks over the project's inventory. extravars must hold no secrets."""
+    """Run one of sparkfleet's playbooks (a name) or a playbook file over the project's inventory.
+
+    extravars must hold no secrets: they end up on ansible-playbook's recorded command line.
+    """
     import ansible_runner
 
+    playbook_path = playbook if isinstance(playbook, Path) else content.playbook(playbook)
+    playbook = playbook_path.stem
     run_id = new_run_id(playbook)
     private_dir = project.runs_dir / run_id
     private_dir.mkdir(parents=True, mode=0o700)
@@ -194,11 +206,11 @@ def run_playbook(
     runner = ansible_runner.interface.init_runner(
         private_data_dir=str(private_dir),
         ident="run",
-        playbook=str(content.playbook(playbook)),
+        playbook=str(playbook_path),
         project_dir=str(content.content_root() / "playbooks"),
         inventory=str(project.inventory_dir),
         envvars=_runner_env(project),
-        extravars=extravars or {},
+        extravars={"sparkfleet_project_dir": str(project.root), **(extravars or {})},
         limit=limit,
         tags=tags,
         cmdline=cmdline,

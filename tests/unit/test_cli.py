@@ -1,0 +1,65 @@
+import subprocess
+import sys
+
+from conftest import SPARKFLEET
+
+
+def test_help_imports_neither_ansible_nor_ansible_runner():
+    code = (
+        "import sys\n"
+        "sys.argv = ['sparkfleet', '--help']\n"
+        "from sparkfleet.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('ansible', 'ansible_runner', 'yaml', 'jinja2') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY []" in out
+
+
+def test_every_command_has_help_that_mentions_json():
+    for args in (["init"], ["host", "add"], ["host", "list"], ["host", "remove"], ["ping"], ["lab", "up"],
+                 ["lab", "status"], ["lab", "down"]):
+        proc = subprocess.run([*SPARKFLEET, *args, "--help"], capture_output=True, text=True)
+        assert proc.returncode == 0, args
+        assert "--json" in proc.stdout and "--project" in proc.stdout, args
+
+
+def test_json_flag_works_before_and_after_the_command(project, cli):
+    before = cli("--json", "host", "list", "--project", str(project))
+    after = cli("host", "list", "--json", "--project", str(project))
+    for result in (before, after):
+        assert result.code == 0
+        assert [line["type"] for line in result.json_lines()] == ["summary"]
+        assert result.summary["command"] == "host list" and result.summary["ok"] is True
+
+
+def test_usage_errors_under_json_are_a_json_summary_with_exit_2(project, cli):
+    result = cli("--json", "host", "add", "spark1", "--project", str(project))  # --address missing
+    assert result.code == 2
+    summary = result.summary
+    assert summary["ok"] is False and summary["exit_code"] == 2
+    assert "--address" in summary["error"]["message"]
+    assert result.stderr == ""
+
+
+def test_usage_errors_for_people_go_to_stderr(cli):
+    result = cli("lab", "up", "--os", "windows")
+    assert result.code == 2 and result.stdout == "" and "windows" in result.stderr
+
+
+def test_bad_lab_host_count_is_refused_before_anything_starts(project, cli):
+    result = cli("--json", "lab", "up", "--hosts", "0", "--project", str(project))
+    assert result.code == 2 and "--hosts must be between 1" in result.summary["error"]["message"]
+
+
+def test_ping_with_an_empty_inventory_says_how_to_add_hosts(project, cli):
+    result = cli("--json", "ping", "--project", str(project))
+    assert result.code == 2
+    assert "no hosts" in result.summary["error"]["message"]
+    assert "sparkfleet host add" in result.summary["error"]["hint"]
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.code == 0 and "sparkfleet" in result.stdout

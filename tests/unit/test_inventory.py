@@ -1,0 +1,82 @@
+import pytest
+import yaml
+
+
+def test_add_list_remove_round_trip(project, cli):
+    assert cli("host", "add", "spark1", "--address", "192.168.1.42", "--user", "nvidia", cwd=project).code == 0
+    assert cli("host", "add", "spark2", "--address", "spark2.lan", "--user", "nvidia", "--port", "2222",
+               "--group", "rack_a", cwd=project).code == 0
+    listed = cli("--json", "host", "list", cwd=project).summary["result"]["hosts"]
+    assert listed == [
+        {"name": "spark1", "address": "192.168.1.42", "user": "nvidia", "port": 22, "groups": ["sparks"]},
+        {"name": "spark2", "address": "spark2.lan", "user": "nvidia", "port": 2222, "groups": ["rack_a"]},
+    ]
+    data = yaml.safe_load((project / "inventory/hosts.yml").read_text())
+    assert data["all"]["children"]["rack_a"]["hosts"]["spark2"] == {
+        "ansible_host": "spark2.lan", "ansible_user": "nvidia", "ansible_port": 2222}
+
+    assert cli("host", "remove", "spark2", cwd=project).code == 0
+    data = yaml.safe_load((project / "inventory/hosts.yml").read_text())
+    assert "rack_a" not in data["all"]["children"]  # an emptied group is dropped
+    assert [h["name"] for h in cli("--json", "host", "list", cwd=project).summary["result"]["hosts"]] == ["spark1"]
+
+
+def test_hand_edited_host_variables_survive_changes(project, cli):
+    cli("host", "add", "spark1", "--address", "10.0.0.5", "--user", "nvidia", cwd=project)
+    path = project / "inventory/hosts.yml"
+    data = yaml.safe_load(path.read_text())
+    data["all"]["children"]["sparks"]["hosts"]["spark1"]["vllm_port"] = 8001
+    path.write_text(yaml.safe_dump(data))
+    cli("host", "add", "spark2", "--address", "10.0.0.6", "--user", "nvidia", cwd=project)
+    data = yaml.safe_load(path.read_text())
+    assert data["all"]["children"]["sparks"]["hosts"]["spark1"]["vllm_port"] == 8001
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["bad name", "--address", "10.0.0.1", "--user", "u"], "Invalid host name"),
+        (["s1", "--address", "10.0.0", "--user", "u"], "Invalid address"),
+        (["s1", "--address", "999.1.1.1", "--user", "u"], "Invalid address"),
+        (["s1", "--address", "bad_host!", "--user", "u"], "Invalid address"),
+        (["s1", "--address", "10.0.0.1", "--user", "Root User"], "Invalid user name"),
+        (["s1", "--address", "10.0.0.1", "--user", "u", "--port", "70000"], "Invalid port"),
+        (["s1", "--address", "10.0.0.1", "--user", "u", "--group", "rack-a"], "Invalid group name"),
+        (["s1", "--address", "10.0.0.1", "--user", "u", "--group", "all"], "Invalid group name"),
+    ],
+)
+def test_bad_input_is_refused_and_the_file_is_untouched(project, cli, args, expected):
+    path = project / "inventory/hosts.yml"
+    before = path.read_bytes()
+    result = cli("--json", "host", "add", *args, cwd=project)
+    assert result.code == 2
+    assert expected in result.summary["error"]["message"]
+    assert result.summary["error"]["hint"]
+    assert path.read_bytes() == before
+
+
+def test_ipv6_addresses_are_accepted(project, cli):
+    assert cli("host", "add", "s6", "--address", "fd00::42", "--user", "nvidia", cwd=project).code == 0
+
+
+def test_duplicate_names_are_refused(project, cli):
+    cli("host", "add", "spark1", "--address", "10.0.0.5", "--user", "nvidia", cwd=project)
+    result = cli("--json", "host", "add", "spark1", "--address", "10.0.0.6", "--user", "nvidia", cwd=project)
+    assert result.code == 2
+    assert result.summary["error"]["code"] == "inventory.duplicate_host"
+
+
+def test_removing_an_unknown_host_says_so(project, cli):
+    result = cli("host", "remove", "ghost", cwd=project)
+    assert result.code == 2 and "No host named 'ghost'" in result.stderr and "host list" in result.stderr
+
+
+def test_broken_yaml_gets_a_clear_error(project, cli):
+    (project / "inventory/hosts.yml").write_text("all: [unclosed\n")
+    result = cli("host", "list", cwd=project)
+    assert result.code == 2 and "not valid YAML" in result.stderr
+
+
+def test_no_temporary_files_are_left_behind(project, cli):
+    cli("host", "add", "spark1", "--address", "10.0.0.5", "--user", "nvidia", cwd=project)
+    assert not [p for p in (project / "inventory").iterdir() if p.name.endswith(".tmp")]
