@@ -8,6 +8,7 @@ variables are dropped from the environment that ansible-runner records.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -168,6 +169,31 @@ def _run_level_error(artifacts_dir: Path) -> str | None:
     return next(line.removeprefix(p) for p in prefixes if line.startswith(p)).strip()
 
 
+def _descendants(pid: int) -> list[int]:
+    """All processes below pid (Linux /proc; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def _kill_tree() -> None:
+    # ansible-core >= 2.19 puts each worker in a session of its own, so ansible-runner's kill of the
+    # ansible-playbook process group would leave the workers (and the commands they run) behind.
+    for pid in _descendants(os.getpid()):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _prune_runs(project: Project) -> None:
     runs = sorted((p for p in project.runs_dir.iterdir() if p.is_dir()), key=lambda p: p.name)
     for old in runs[:-KEEP_RUNS]:
@@ -201,6 +227,11 @@ def run_playbook(
         nonlocal cancelled
         cancelled = True
 
+    def should_cancel() -> bool:
+        if cancelled:
+            _kill_tree()
+        return cancelled
+
     translator = _Translator(emit)
     cmdline = "--check --diff" if check else None
     runner = ansible_runner.interface.init_runner(
@@ -217,7 +248,7 @@ def run_playbook(
         quiet=True,
         suppress_env_files=True,
         event_handler=translator,
-        cancel_callback=lambda: cancelled,
+        cancel_callback=should_cancel,
     )
     env = runner.config.env
     for key in [k for k in env if _SECRET_ENV.search(k)]:
