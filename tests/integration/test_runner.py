@@ -10,7 +10,7 @@ import sys
 import textwrap
 import time
 
-from conftest import run_sparkfleet
+from helpers import run_sparkfleet
 
 
 def closed_port() -> int:

@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from conftest import SPARKFLEET
+from helpers import SPARKFLEET
 
 
 def test_help_imports_neither_ansible_nor_ansible_runner():
