@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import secrets
+import shutil
 import socket
 import subprocess
 import tarfile
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from sparkfleet import inventory, keys, known_hosts
 from sparkfleet.errors import EnvironmentProblem, UsageError
+from sparkfleet.files import write_atomically
 from sparkfleet.lab.engine import docker, ensure_engine
 from sparkfleet.lab.images import LAB_UID, LAB_USER, RECIPES, ensure_image
 from sparkfleet.project import Project
@@ -86,8 +89,27 @@ def list_hosts(project: Project) -> list[LabHost]:
     return sorted(hosts, key=lambda h: int(h.name.removeprefix("lab")) if h.name[3:].isdigit() else 0)
 
 
-def up(project: Project, count: int, os_name: str, say: Callable[[str], None]) -> tuple[list[LabHost], list[str]]:
+def lab_password_file(project: Project) -> Path:
+    return project.state_dir / "lab" / "password"
+
+
+def lab_password(project: Project) -> str:
+    """The login password of fresh lab hosts: random, made once per project, readable by the owner only."""
+    path = lab_password_file(project)
+    if not path.exists():
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        write_atomically(path, secrets.token_urlsafe(12) + "\n", mode=0o600)
+    return path.read_text().strip()
+
+
+def up(project: Project, count: int, os_name: str, say: Callable[[str], None],
+       fresh: bool = False) -> tuple[list[LabHost], list[str]]:
     """Make lab1..labN exist and run. Returns (all lab hosts, names created now). Idempotent.
+
+    A normal host is ready for sparkfleet: the controller key is authorized, sudo needs no password, and
+    its host key is pinned. A fresh host is like a new Spark: the user has only a password (also for sudo),
+    password login is on (through a cloud-init style drop-in), and nothing is pinned: `sparkfleet bootstrap`
+    takes it from there.
 
     Hosts are created and proven reachable over ssh before anything is written to the inventory; if any
     step fails, the containers made by this call are removed and the project is left as it was.
@@ -111,7 +133,8 @@ def up(project: Project, count: int, os_name: str, say: Callable[[str], None]) -
                          hint="Lab hosts are named lab1, lab2, ...: rename those hosts (host remove, host add).")
     image = ensure_image(os_name, say)
     keys.ensure_controller_key(project)
-    authorized_key = keys.public_key(project)
+    authorized_key = None if fresh else keys.public_key(project)
+    password = lab_password(project) if fresh else None
     _ensure_network(project)
 
     created: list[str] = []
@@ -123,8 +146,8 @@ def up(project: Project, count: int, os_name: str, say: Callable[[str], None]) -
                 say(f"Starting {name}")
                 docker("start", existing[name].container)
         for name in pending:
-            say(f"Creating {name} ({os_name})")
-            host_keys[name] = _create_host(project, name, os_name, image, authorized_key)
+            say(f"Creating {name} ({os_name}{', fresh' if fresh else ''})")
+            host_keys[name] = _create_host(project, name, os_name, image, authorized_key, password)
             created.append(name)
         hosts = {h.name: h for h in list_hosts(project)}
         for name in wanted:
@@ -137,7 +160,7 @@ def up(project: Project, count: int, os_name: str, say: Callable[[str], None]) -
     with inventory.editing(project) as inv:
         for name in wanted:
             host = hosts[name]
-            if name in host_keys:
+            if name in host_keys and not fresh:
                 known_hosts.pin(project, "127.0.0.1", host.ssh_port, host_keys[name], f"sparkfleet-lab:{name}")
             current = inv.get(name)
             if current is not None and current.port == host.ssh_port:
@@ -168,6 +191,7 @@ def down(project: Project, say: Callable[[str], None]) -> list[str]:
             known_hosts.unpin(project, host.address, host.port)
             if host.name not in removed:
                 removed.append(host.name)
+    shutil.rmtree(project.state_dir / "lab", ignore_errors=True)
     return removed
 
 
@@ -178,8 +202,12 @@ def _ensure_network(project: Project) -> None:
         docker("network", "create", "--label", f"{LABEL_PROJECT}={project_key(project)}", name)
 
 
-def _create_host(project: Project, name: str, os_name: str, image: str, authorized_key: str) -> str:
-    """Create, seed and start one host. Returns its ssh host public key ("ssh-ed25519 AAAA...")."""
+def _create_host(project: Project, name: str, os_name: str, image: str, authorized_key: str | None,
+                 password: str | None) -> str:
+    """Create, seed and start one host. Returns its ssh host public key ("ssh-ed25519 AAAA...").
+
+    Either authorized_key (a ready host) or password (a fresh one) is given.
+    """
     container = container_name(project, name)
     publish = [arg for port in PUBLISHED_PORTS for arg in ("-p", f"127.0.0.1::{port}")]
     docker("create", "--name", container, "--hostname", name, "--network", network_name(project),
@@ -189,16 +217,24 @@ def _create_host(project: Project, name: str, os_name: str, image: str, authoriz
         key = Path(tmp) / "ssh_host_ed25519_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{name}", "-f", str(key)],
                        check=True, capture_output=True)
-        seed = _seed_archive({
+        files = {
             "etc/ssh/ssh_host_ed25519_key": (key.read_bytes(), 0o600, 0),
             "etc/ssh/ssh_host_ed25519_key.pub": (key.with_suffix(".pub").read_bytes(), 0o644, 0),
-            f"home/{LAB_USER}/.ssh/": (None, 0o700, LAB_UID),
-            f"home/{LAB_USER}/.ssh/authorized_keys": ((authorized_key + "\n").encode(), 0o600, LAB_UID),
-            f"etc/sudoers.d/90-{LAB_USER}": (f"{LAB_USER} ALL=(ALL) NOPASSWD:ALL\n".encode(), 0o440, 0),
-        })
+        }
+        if authorized_key is not None:
+            files |= {
+                f"home/{LAB_USER}/.ssh/": (None, 0o700, LAB_UID),
+                f"home/{LAB_USER}/.ssh/authorized_keys": ((authorized_key + "\n").encode(), 0o600, LAB_UID),
+                f"etc/sudoers.d/90-{LAB_USER}": (f"{LAB_USER} ALL=(ALL) NOPASSWD:ALL\n".encode(), 0o440, 0),
+            }
+        else:
+            # What Ubuntu cloud images ship, and what makes turning password login off non-trivial.
+            files["etc/ssh/sshd_config.d/50-cloud-init.conf"] = (b"PasswordAuthentication yes\n", 0o600, 0)
         host_key = " ".join(key.with_suffix(".pub").read_text().split()[:2])
-    docker("cp", "-", f"{container}:/", input=seed)
+    docker("cp", "-", f"{container}:/", input=_seed_archive(files))
     docker("start", container)
+    if password is not None:  # through stdin, so it shows in no process list
+        docker("exec", "-i", container, "chpasswd", input=f"{LAB_USER}:{password}\n".encode())
     return host_key
 
 
