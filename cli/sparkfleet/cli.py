@@ -6,6 +6,7 @@ Heavy imports (ansible-runner, yaml, jinja2) happen inside commands so that `--h
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,8 +152,30 @@ def host_remove(settings: Settings, out: Output, name: str) -> int:
     return ExitCode.OK
 
 
+@command(host_group, "trust")
+@click.argument("name")
+def host_trust(settings: Settings, out: Output, name: str) -> int:
+    """Accept the host key a host offers now (after a reinstall), replacing the pinned one."""
+    from sparkfleet import known_hosts
+    from sparkfleet.inventory import Inventory
+
+    project = settings.project()
+    host = Inventory.load(project.inventory_file).get(name)
+    if host is None:
+        raise UsageError(f"No host named {name!r} in the inventory.", hint="See the hosts with: sparkfleet host list")
+    old = known_hosts.pinned(project, host.address, host.port)
+    new = known_hosts.scan(host.address, host.port)
+    known_hosts.pin(project, host.address, host.port, new, f"sparkfleet-trusted:{name}")
+    result = {"host": name, "previous": known_hosts.fingerprint(old) if old else None,
+              "pinned": known_hosts.fingerprint(new), "changed": old != new}
+    out.success(result, f"{name}: pinned {result['pinned']} (was {result['previous'] or 'nothing'}).")
+    return ExitCode.OK
+
+
 # runs ---------------------------------------------------------------------------------------------------
-def run_plan(settings: Settings, out: Output, playbook: str, limit: str | None) -> int:
+def run_plan(settings: Settings, out: Output, playbook: str, limit: str | None, **options) -> int:
+    """Run a playbook over the inventory and report per host; options go to run_playbook."""
+    from sparkfleet.diagnose import annotate
     from sparkfleet.inventory import Inventory
     from sparkfleet.output import run_summary_text
     from sparkfleet.runner import run_playbook
@@ -162,7 +185,8 @@ def run_plan(settings: Settings, out: Output, playbook: str, limit: str | None) 
         raise UsageError("The inventory has no hosts.",
                          hint="Add one with `sparkfleet host add NAME --address IP --user USER`, "
                          "or start local stand-ins with `sparkfleet lab up`.")
-    result = run_playbook(project, playbook, emit=out.event, limit=limit)
+    result = run_playbook(project, playbook, emit=out.event, limit=limit, **options)
+    annotate(result.failures, password_given=bool((options.get("passwords") or {}).get("ssh")))
     data = result.to_dict()
     out.success(data, run_summary_text(data), exit_code=result.exit_code)
     return result.exit_code
@@ -173,6 +197,35 @@ def run_plan(settings: Settings, out: Output, playbook: str, limit: str | None) 
 def ping(settings: Settings, out: Output, limit: str | None) -> int:
     """Check that every host answers over ssh and runs Python."""
     return run_plan(settings, out, "ping", limit)
+
+
+@command(cli, "bootstrap")
+@click.option("--limit", help="Only these hosts or groups (Ansible pattern).")
+@click.option("--passwordless-sudo", is_flag=True, help="Let the login user sudo without a password.")
+@click.option("--disable-password-login", is_flag=True,
+              help="Turn ssh password login off, once key login is proven.")
+@click.option("--password-env", default="SPARKFLEET_SSH_PASSWORD", show_default=True,
+              help="Environment variable with the ssh password. Without it, a terminal prompts for it.")
+def bootstrap(settings: Settings, out: Output, limit: str | None, passwordless_sudo: bool,
+              disable_password_login: bool, password_env: str) -> int:
+    """First contact: pin host keys, authorize the controller key, then optionally go key-only.
+
+    The password is never taken from the command line. It comes from the environment variable named by
+    --password-env, or from a prompt on a terminal; hosts that already accept the key need none. The
+    sudo password is the same unless SPARKFLEET_BECOME_PASSWORD is set.
+    """
+    from sparkfleet import keys
+
+    keys.ensure_controller_key(settings.project())
+    password = os.environ.get(password_env) or None
+    if password is None and sys.stdin.isatty():
+        password = click.prompt("ssh password (empty if the hosts accept the key already)", default="",
+                                hide_input=True, show_default=False, err=True) or None
+    become = os.environ.get("SPARKFLEET_BECOME_PASSWORD") or password
+    passwords = {"ssh": password or "", "become": become or ""}
+    extravars = {"ssh_access_passwordless_sudo": passwordless_sudo,
+                 "ssh_access_disable_password_login": disable_password_login}
+    return run_plan(settings, out, "bootstrap", limit, extravars=extravars, passwords=passwords)
 
 
 # lab ----------------------------------------------------------------------------------------------------
@@ -197,13 +250,22 @@ def _lab_table(hosts) -> str:
 @click.option("--hosts", "count", default=1, show_default=True, type=int, help="How many lab hosts.")
 @click.option("--os", "os_name", default="ubuntu2404", show_default=True,
               type=click.Choice(["ubuntu2404", "debian12"]), help="Ubuntu 24.04 (DGX OS base) or Debian 12.")
-def lab_up(settings: Settings, out: Output, count: int, os_name: str) -> int:
+@click.option("--fresh", is_flag=True,
+              help="Start new hosts like a new Spark: password login and sudo with password, no key, "
+              "nothing pinned (for `sparkfleet bootstrap`).")
+def lab_up(settings: Settings, out: Output, count: int, os_name: str, fresh: bool) -> int:
     """Start lab hosts lab1..labN and add them to the inventory (group `lab`)."""
     from sparkfleet.lab import hosts as lab
 
-    hosts, created = lab.up(settings.project(), count, os_name, _say(out))
-    out.success({"hosts": [h.to_dict() for h in hosts], "created": created, "changed": bool(created)},
-                _lab_table(hosts))
+    project = settings.project()
+    hosts, created = lab.up(project, count, os_name, _say(out), fresh=fresh)
+    result = {"hosts": [h.to_dict() for h in hosts], "created": created, "changed": bool(created)}
+    text = _lab_table(hosts)
+    if fresh:
+        result["password_file"] = str(lab.lab_password_file(project))
+        text += (f"\nThe login password of fresh hosts is in {result['password_file']}; next: "
+                 f"SPARKFLEET_SSH_PASSWORD=\"$(cat {result['password_file']})\" sparkfleet bootstrap")
+    out.success(result, text)
     return ExitCode.OK
 
 

@@ -53,3 +53,8 @@ class EnvironmentProblem(SparkfleetError):
 class Cancelled(SparkfleetError):
     exit_code = ExitCode.CANCELLED
     code = "cancelled"
+
+
+class HostUnreachable(SparkfleetError):
+    exit_code = ExitCode.HOST_UNREACHABLE
+    code = "unreachable"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+
+from sparkfleet.errors import HostUnreachable
 from sparkfleet.files import write_atomically
 from sparkfleet.project import Project
 
@@ -38,3 +41,20 @@ def pinned(project: Project, address: str, port: int) -> str | None:
         if len(fields) >= 3 and fields[0] == pattern:
             return f"{fields[1]} {fields[2]}"
     return None
+
+
+def scan(address: str, port: int, timeout: int = 10) -> str:
+    """The ed25519 host key the host offers now ("ssh-ed25519 AAAA...")."""
+    proc = subprocess.run(["ssh-keyscan", "-T", str(timeout), "-t", "ed25519", "-p", str(port), address],
+                          capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and not line.startswith("#"):
+            return f"{fields[1]} {fields[2]}"
+    raise HostUnreachable(f"{address}:{port} offered no ed25519 ssh host key.",
+                          hint="Check that the host is up and sshd runs there.")
+
+
+def fingerprint(key: str) -> str:
+    proc = subprocess.run(["ssh-keygen", "-lf", "-"], input=key + "\n", capture_output=True, text=True, check=True)
+    return proc.stdout.split()[1]

@@ -105,6 +105,8 @@ def run_summary_text(result: dict) -> str:
     lines = [format_table(headers, rows) if rows else "No host ran a task."]
     for failure in result["failures"]:
         lines.append(f"{failure['host']}: {failure['status']} at '{failure['task']}': {failure['message']}")
+        if failure.get("hint"):
+            lines.append(f"  Fix: {failure['hint']}")
     if result.get("error"):
         lines.append(f"Run error: {result['error']}")
     lines.append(f"Artifacts: {result['artifacts_dir']}")

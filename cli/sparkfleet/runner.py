@@ -60,6 +60,7 @@ class RunResult:
     hosts: dict[str, HostStats] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)  # {host, task, status, message}
     error: str | None = None  # a run-level error with no host to blame (bad playbook, no hosts matched)
+    data: dict = field(default_factory=dict)  # what the playbook published with set_stats (per_host: false)
 
     @property
     def changed(self) -> bool:
@@ -119,11 +120,16 @@ class _Translator:
             status = "changed"
         if status == "failed" and data.get("ignore_errors"):
             status = "ignored"
-        message = res.get("msg") if status in ("failed", "unreachable", "ignored") else None
-        if message is not None:
-            message = str(message)[:_MESSAGE_LIMIT]
+        message = None
+        if status in ("failed", "unreachable", "ignored"):
+            message = str(res.get("msg", ""))
+            if res.get("module_stderr"):  # what the command itself said, e.g. sudo's refusal
+                message += f" ({str(res['module_stderr']).strip()})"
+            message = message[:_MESSAGE_LIMIT]
         event = HostResult(host=data.get("host", ""), task=data.get("task", ""), status=status, message=message)
         if status in ("failed", "unreachable"):
+            # A host's last failure is the one that stopped it (an earlier one may have been rescued).
+            self.failures = [f for f in self.failures if f["host"] != event.host]
             self.failures.append({"host": event.host, "task": event.task, "status": status, "message": message})
         self.emit(event)
 
@@ -209,10 +215,13 @@ def run_playbook(
     extravars: dict | None = None,
     tags: str | None = None,
     check: bool = False,
+    passwords: dict[str, str] | None = None,
 ) -> RunResult:
     """Run one of sparkfleet's playbooks (a name) or a playbook file over the project's inventory.
 
-    extravars must hold no secrets: they end up on ansible-playbook's recorded command line.
+    extravars must hold no secrets: they end up on ansible-playbook's recorded command line. Secrets go in
+    passwords ({"ssh": ..., "become": ...}): ansible-playbook prompts for them and ansible-runner answers
+    the prompts, so they are in no file, argument or environment variable.
     """
     import ansible_runner
 
@@ -233,7 +242,14 @@ def run_playbook(
         return cancelled
 
     translator = _Translator(emit)
-    cmdline = "--check --diff" if check else None
+    options = ["--check", "--diff"] if check else []
+    expect: dict[str, str] = {}
+    if passwords and passwords.get("ssh"):
+        options.append("--ask-pass")
+        expect[r"SSH password:\s*?$"] = passwords["ssh"]
+    if passwords and passwords.get("become"):
+        options.append("--ask-become-pass")
+        expect[r"BECOME password.*:\s*?$"] = passwords["become"]
     runner = ansible_runner.interface.init_runner(
         private_data_dir=str(private_dir),
         ident="run",
@@ -244,14 +260,16 @@ def run_playbook(
         extravars={"sparkfleet_project_dir": str(project.root), **(extravars or {})},
         limit=limit,
         tags=tags,
-        cmdline=cmdline,
+        cmdline=" ".join(options) or None,
+        passwords=expect,
         quiet=True,
         suppress_env_files=True,
         event_handler=translator,
         cancel_callback=should_cancel,
     )
     env = runner.config.env
-    for key in [k for k in env if _SECRET_ENV.search(k)]:
+    secret_values = set(expect.values())
+    for key in [k for k, v in env.items() if _SECRET_ENV.search(k) or v in secret_values]:
         del env[key]
     env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = str(project.state_dir / "facts")
 
@@ -275,6 +293,7 @@ def run_playbook(
         artifacts_dir=str(artifacts),
         hosts=translator.host_stats(),
         failures=translator.failures,
+        data=(translator.stats or {}).get("artifact_data") or {},
     )
     if status == "failed" and not result.hosts:
         result.error = _run_level_error(artifacts) or "ansible-playbook failed before any host ran a task."
