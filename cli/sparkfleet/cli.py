@@ -173,11 +173,10 @@ def host_trust(settings: Settings, out: Output, name: str) -> int:
 
 
 # runs ---------------------------------------------------------------------------------------------------
-def run_plan(settings: Settings, out: Output, playbook: str, limit: str | None, **options) -> int:
-    """Run a playbook over the inventory and report per host; options go to run_playbook."""
+def run(settings: Settings, out: Output, playbook: str, limit: str | None, **options):
+    """Run a playbook over the inventory (refusing an empty one); options go to run_playbook."""
     from sparkfleet.diagnose import annotate
     from sparkfleet.inventory import Inventory
-    from sparkfleet.output import run_summary_text
     from sparkfleet.runner import run_playbook
 
     project = settings.project()
@@ -187,6 +186,14 @@ def run_plan(settings: Settings, out: Output, playbook: str, limit: str | None, 
                          "or start local stand-ins with `sparkfleet lab up`.")
     result = run_playbook(project, playbook, emit=out.event, limit=limit, **options)
     annotate(result.failures, password_given=bool((options.get("passwords") or {}).get("ssh")))
+    return result
+
+
+def run_plan(settings: Settings, out: Output, playbook: str, limit: str | None, **options) -> int:
+    """Run a playbook and report per host."""
+    from sparkfleet.output import run_summary_text
+
+    result = run(settings, out, playbook, limit, **options)
     data = result.to_dict()
     out.success(data, run_summary_text(data), exit_code=result.exit_code)
     return result.exit_code
@@ -226,6 +233,27 @@ def bootstrap(settings: Settings, out: Output, limit: str | None, passwordless_s
     extravars = {"ssh_access_passwordless_sudo": passwordless_sudo,
                  "ssh_access_disable_password_login": disable_password_login}
     return run_plan(settings, out, "bootstrap", limit, extravars=extravars, passwords=passwords)
+
+
+@command(cli, "doctor")
+@click.option("--limit", help="Only these hosts or groups (Ansible pattern).")
+def doctor(settings: Settings, out: Output, limit: str | None) -> int:
+    """Facts and checks for every host: GPU, driver, CUDA, memory, disk, container engine. Changes nothing.
+
+    Exits 0 when there are at most warnings, 3 when a check found an error.
+    """
+    from sparkfleet.output import doctor_text
+
+    result = run(settings, out, "doctor", limit, check=True)
+    reports = result.data.get("sparkfleet_preflight") or {}
+    severities = [c["severity"] for report in reports.values() for c in report.get("checks", [])]
+    code = result.exit_code
+    if code == ExitCode.OK and "error" in severities:
+        code = ExitCode.HOST_FAILED
+    data = {"hosts": reports, "errors": severities.count("error"), "warnings": severities.count("warning"),
+            "run": result.to_dict()}
+    out.success(data, doctor_text(data), exit_code=code)
+    return code
 
 
 # lab ----------------------------------------------------------------------------------------------------

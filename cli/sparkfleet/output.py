@@ -111,3 +111,31 @@ def run_summary_text(result: dict) -> str:
         lines.append(f"Run error: {result['error']}")
     lines.append(f"Artifacts: {result['artifacts_dir']}")
     return "\n".join(lines)
+
+
+def doctor_text(data: dict) -> str:
+    """Per host: one line of facts, then each check that needs attention with its fix."""
+    lines = []
+    for host, report in sorted(data["hosts"].items()):
+        facts = report["facts"]
+        gpus = (facts.get("gpu") or {}).get("gpus") or []
+        gpu = ", ".join(g["name"] for g in gpus) or "no GPU"
+        if gpus:
+            gpu += f" (driver {facts['gpu'].get('driver_version')}, CUDA {facts['gpu'].get('cuda_version')})"
+        memory, disk, os_info = facts["memory"], facts["disk"], facts["os"]
+        lines.append(click.style(host, bold=True) + f"  {facts['arch']}  {os_info['distribution']} {os_info['version']}"
+                     f"  {gpu}  memory {memory['available_gib']}/{memory['total_gib']} GiB available"
+                     f"  disk {disk['free_gib']} GiB free at {disk['measured_at']}")
+        attention = [c for c in report["checks"] if c["severity"] != "ok"]
+        for check in attention:
+            color = "red" if check["severity"] == "error" else "yellow"
+            label = click.style(f"{check['severity'].upper():<8}", fg=color)
+            lines.append(f"  {label} {check['id']}: {check['message']}")
+            if check.get("hint"):
+                lines.append(f"           Fix: {check['hint']}")
+        lines.append(f"  {len(report['checks']) - len(attention)} checks ok")
+    run = data["run"]
+    if run["failures"] or run.get("error"):
+        lines.append(run_summary_text(run))
+    lines.append(f"{data['errors']} error(s), {data['warnings']} warning(s)")
+    return "\n".join(lines)
