@@ -1,10 +1,12 @@
-"""Figures for the foundation: CLI start-up, lab up of 4 hosts from a warm image cache, ping over 4 hosts.
+"""Figures for the controller: CLI start-up; on 4 lab hosts from a warm image cache: lab up, ping, doctor, and
+bootstrap of 4 fresh hosts (first contact with a password, then a second run).
 
 Prints the figures (medians); it is a measurement, not a test. Run: .venv/bin/python bench/foundation.py
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -44,9 +46,26 @@ def main() -> None:
             ping_median, samples = median_of(5, [*SPARKFLEET, "ping"], cwd=project)
             print(f"ping over 4 hosts: first {first:.2f} s (new ssh connections), then median {ping_median:.2f} s "
                   f"over 5 runs (min {min(samples):.2f}, max {max(samples):.2f})")
+            doctor_median, samples = median_of(3, [*SPARKFLEET, "doctor"], cwd=project)
+            print(f"doctor over 4 hosts: median {doctor_median:.2f} s over 3 runs "
+                  f"(min {min(samples):.2f}, max {max(samples):.2f})")
         finally:
             down = timed([*SPARKFLEET, "lab", "down"], cwd=project)
             print(f"lab down of 4 hosts: {down:.2f} s")
+
+        try:
+            subprocess.run([*SPARKFLEET, "lab", "up", "--fresh", "--hosts", "4"], cwd=project, check=True,
+                           capture_output=True)
+            password = (project / ".sparkfleet/lab/password").read_text().strip()
+            env = {**os.environ, "SPARKFLEET_SSH_PASSWORD": password}
+            args = [*SPARKFLEET, "bootstrap", "--passwordless-sudo", "--disable-password-login"]
+            started = time.perf_counter()
+            subprocess.run(args, cwd=project, check=True, capture_output=True, env=env)
+            first = time.perf_counter() - started
+            second = timed(args, cwd=project)
+            print(f"bootstrap of 4 fresh hosts: first contact {first:.2f} s, second run (no change) {second:.2f} s")
+        finally:
+            subprocess.run([*SPARKFLEET, "lab", "down"], cwd=project, check=True, capture_output=True)
 
 
 if __name__ == "__main__":
