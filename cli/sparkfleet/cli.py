@@ -256,6 +256,60 @@ def doctor(settings: Settings, out: Output, limit: str | None) -> int:
     return code
 
 
+@command(cli, "models")
+def models(settings: Settings, out: Output) -> int:
+    """List the models sparkfleet can serve (the catalog), with what each needs."""
+    from sparkfleet import catalog
+
+    entries = catalog.load()
+    rows = [[name, e["precision"], e["weights_gib"], e["memory_gib"], e["max_model_len"], e["repo"] or e["source"]]
+            for name, e in sorted(entries.items())]
+    out.success({"models": entries},
+                format_table(["NAME", "PRECISION", "DISK GIB", "MEMORY GIB", "MAX LEN", "SOURCE"], rows))
+    return ExitCode.OK
+
+
+# The phases of `up`, in order: (playbook, run options). Each must pass before the next starts.
+UP_PHASES = [("doctor", {"check": True}), ("serve", {})]
+
+
+@command(cli, "up")
+@click.option("--limit", help="Only these hosts or groups (Ansible pattern).")
+@click.option("--model", help="A model from `sparkfleet models` (default: the profile's).")
+def up(settings: Settings, out: Output, limit: str | None, model: str | None) -> int:
+    """Provision the hosts, phase by phase: doctor, then vLLM serving the model under systemd.
+
+    Stops at the first phase that fails; a second run changes nothing.
+    """
+    from sparkfleet import catalog
+    from sparkfleet.output import run_summary_text
+
+    extravars = {}
+    if model:
+        catalog.check(model)
+        extravars["sparkfleet_model"] = model
+    phases, texts = [], []
+    code = ExitCode.OK
+    for playbook, options in UP_PHASES:
+        result = run(settings, out, playbook, limit, extravars=extravars, **options)
+        data = result.to_dict()
+        code = result.exit_code
+        if playbook == "doctor" and code == ExitCode.OK:
+            errors = [f"{host}: {c['id']}: {c['message']}" for host, report in
+                      (result.data.get("sparkfleet_preflight") or {}).items()
+                      for c in report["checks"] if c["severity"] == "error"]
+            if errors:
+                data["error"] = "The doctor found errors: " + "; ".join(errors)
+                code = ExitCode.HOST_FAILED
+        phases.append({"phase": playbook, "ok": code == ExitCode.OK, "run": data})
+        texts.append(f"== {playbook} ==\n{run_summary_text(data)}")
+        if code != ExitCode.OK:
+            break
+    changed = any(p["run"]["changed"] for p in phases if p["phase"] != "doctor")
+    out.success({"phases": phases, "changed": changed}, "\n".join(texts), exit_code=code)
+    return code
+
+
 # lab ----------------------------------------------------------------------------------------------------
 @cli.group("lab")
 def lab_group() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-# (pattern in the message, hint). The first match wins; {host} is the inventory name.
+# (pattern in the message, hint) for hosts that could not be reached over ssh. The first match wins; {host} is
+# the inventory name. Failed tasks get only the _TASK_HINTS: a "Connection refused" there is not about ssh.
 _HINTS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed", re.I),
      "The host's ssh key is not the pinned one (or none is pinned yet). On first contact run "
@@ -21,6 +22,7 @@ _HINTS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"Missing sudo password|incorrect sudo password|a password is required", re.I),
      "sudo wants a password: run `sparkfleet bootstrap --passwordless-sudo` once with the password."),
 ]
+_TASK_HINTS = _HINTS[-1:]
 
 
 _DENIED = re.compile(r"Permission denied|incorrect password", re.I)
@@ -28,9 +30,11 @@ _WRONG_PASSWORD = ("The password was refused: check it (SPARKFLEET_SSH_PASSWORD 
                    "(`sparkfleet host list`). Nothing was changed on the host.")
 
 
-def hint_for(message: str | None, host: str, password_given: bool = False) -> str | None:
+def hint_for(message: str | None, host: str, password_given: bool = False, status: str = "unreachable") -> str | None:
     if not message:
         return None
+    if status != "unreachable":
+        return next((hint.format(host=host) for pattern, hint in _TASK_HINTS if pattern.search(message)), None)
     if password_given and _DENIED.search(message) and "Host key" not in message:
         return _WRONG_PASSWORD
     for pattern, hint in _HINTS:
@@ -42,4 +46,5 @@ def hint_for(message: str | None, host: str, password_given: bool = False) -> st
 def annotate(failures: list[dict], password_given: bool = False) -> None:
     """Add a `hint` to each failure dict (host, task, status, message) in place."""
     for failure in failures:
-        failure["hint"] = hint_for(failure.get("message"), failure.get("host", ""), password_given)
+        failure["hint"] = hint_for(failure.get("message"), failure.get("host", ""), password_given,
+                                   failure.get("status", "unreachable"))

@@ -23,6 +23,10 @@ description:
 version_added: "0.1.0"
 author: sparkfleet contributors
 options:
+  disk_path:
+    description:
+      - Also report the free disk where this path is (or its nearest existing parent), as C(disk).
+    type: path
   timeout:
     description:
       - Seconds each C(nvidia-smi) call may take (a GPU in a bad state can make it hang).
@@ -364,9 +368,22 @@ def gather(module: AnsibleModule) -> dict[str, Any]:
     return facts
 
 
+def disk_free(path: str) -> dict[str, Any]:
+    """Free bytes where path is, or its nearest existing parent (the folder may not exist yet)."""
+    measured = os.path.abspath(path)
+    while not os.path.exists(measured):
+        measured = os.path.dirname(measured)
+    stat = os.statvfs(measured)
+    return {"path": path, "measured_at": measured, "free_bytes": stat.f_bavail * stat.f_frsize}
+
+
 def main() -> None:
-    module = AnsibleModule(argument_spec={"timeout": {"type": "int", "default": 30}}, supports_check_mode=True)
-    module.exit_json(changed=False, ansible_facts={"sparkfleet_gpu": gather(module)})
+    module = AnsibleModule(argument_spec={"timeout": {"type": "int", "default": 30},
+                                          "disk_path": {"type": "path"}}, supports_check_mode=True)
+    facts = gather(module)
+    if module.params["disk_path"]:
+        facts["disk"] = disk_free(module.params["disk_path"])
+    module.exit_json(changed=False, ansible_facts={"sparkfleet_gpu": facts})
 
 
 if __name__ == "__main__":

@@ -21,6 +21,11 @@ def test_each_ssh_failure_gets_its_own_hint(message, password_given, expected):
     assert expected in hint_for(message, "spark1", password_given)
 
 
+def test_a_failed_task_gets_no_ssh_hint():
+    assert hint_for("Request failed: <urlopen error [Errno 111] Connection refused>", "h", status="failed") is None
+    assert "passwordless-sudo" in hint_for("Missing sudo password", "h", status="failed")
+
+
 def test_unknown_messages_get_no_made_up_hint():
     assert hint_for("The task includes an option with an undefined variable.", "spark1") is None
     assert hint_for(None, "spark1") is None

@@ -36,6 +36,8 @@ RUN_FLAGS = [
     "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--security-opt", "seccomp=unconfined",
     "-e", "container=docker", "--tmpfs", "/run", "--tmpfs", "/run/lock",
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", "--stop-signal", "SIGRTMIN+3",
+    # vLLM's engine and API server talk through /dev/shm; docker's default 64 MiB is too small for it.
+    "--shm-size", "2g",
 ]
 
 
