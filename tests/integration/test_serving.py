@@ -1,0 +1,186 @@
+"""The serving stack for real on a Debian 12 lab host: vLLM's CPU build serving the tiny Qwen3-VL under systemd.
+
+One host is provisioned once for the module (`sparkfleet up`, about two minutes from a bare host); the tests then
+probe it through real HTTP, systemd and the CLI. The flag-change test restarts the service and runs last.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import run_sparkfleet
+from sparkfleet.lab.test_media import make_video
+
+pytestmark = pytest.mark.lab
+UNIT = "sparkfleet-vllm-qwen3-vl-tiny"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serving") / "project"
+    assert run_sparkfleet("init", str(root)).code == 0
+    up = run_sparkfleet("--json", "lab", "up", "--os", "debian12", cwd=root, timeout=900)
+    assert up.code == 0, up.stdout + up.stderr
+    first = run_sparkfleet("--json", "up", cwd=root, timeout=1800)
+    assert first.code == 0, first.stdout[-5000:] + first.stderr[-3000:]
+    host = up.summary["result"]["hosts"][0]
+    yield {"project": root, "container": host["container"], "api": f"http://127.0.0.1:{host['ports']['8000']}",
+           "first": first}
+    assert run_sparkfleet("lab", "down", cwd=root, timeout=300).code == 0
+
+
+def on_host(served, *command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", "exec", served["container"], *command], capture_output=True, text=True)
+
+
+def http(url: str, body: dict | None = None, timeout: float = 120) -> tuple[int, dict | str]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read().decode()
+            return response.status, json.loads(raw) if raw.startswith(("{", "[")) else raw
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def unit_show(served, *props: str) -> dict:
+    out = on_host(served, "systemctl", "show", UNIT, "-p", ",".join(props)).stdout
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def wait_healthy(served, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if http(served["api"] + "/health", timeout=5)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(2)
+    raise AssertionError(f"vLLM did not come back within {timeout} s")
+
+
+def test_the_unit_is_active_enabled_and_runs_as_its_own_user(served):
+    assert on_host(served, "systemctl", "is-active", UNIT).stdout.strip() == "active"
+    assert on_host(served, "systemctl", "is-enabled", UNIT).stdout.strip() == "enabled"
+    props = unit_show(served, "User", "Restart", "TimeoutStartUSec", "NoNewPrivileges")
+    assert props["User"] == "vllm" and props["Restart"] == "on-failure" and props["NoNewPrivileges"] == "yes"
+    assert props["TimeoutStartUSec"] == "20min"
+
+
+def test_health_models_and_a_video_request_answer(served, tmp_path):
+    assert http(served["api"] + "/health")[0] == 200
+    status, models = http(served["api"] + "/v1/models")
+    assert status == 200 and [m["id"] for m in models["data"]] == ["qwen3-vl-tiny"]
+    video = make_video(tmp_path / "clip.mp4", seconds=2)
+    data_url = "data:video/mp4;base64," + base64.b64encode(video.read_bytes()).decode()
+    status, answer = http(served["api"] + "/v1/chat/completions", {
+        "model": "qwen3-vl-tiny", "max_tokens": 8,
+        "messages": [{"role": "user", "content": [
+            {"type": "video_url", "video_url": {"url": data_url}},
+            {"type": "text", "text": "What happens in this video?"}]}]})
+    assert status == 200, answer
+    assert answer["usage"]["prompt_tokens"] > 20  # the video's frames became tokens
+    assert isinstance(answer["choices"][0]["message"]["content"], str)
+
+
+def test_a_second_up_changes_nothing(served):
+    again = run_sparkfleet("--json", "up", cwd=served["project"], timeout=900)
+    assert again.code == 0, again.stdout[-3000:]
+    assert again.summary["result"]["changed"] is False
+
+
+def test_model_files_match_the_controller_manifest(served):
+    manifest = json.loads((served["project"] / ".sparkfleet/models/qwen3-vl-tiny/.sparkfleet-manifest.json")
+                          .read_text())
+    for rel, entry in manifest["files"].items():
+        digest = on_host(served, "sha256sum", f"/opt/sparkfleet/models/qwen3-vl-tiny/{rel}").stdout.split()[0]
+        assert digest == entry["sha256"], rel
+
+
+def test_systemd_restarts_vllm_after_kill_9(served):
+    before = unit_show(served, "MainPID", "NRestarts")
+    assert on_host(served, "kill", "-9", before["MainPID"]).returncode == 0
+    time.sleep(3)
+    wait_healthy(served)
+    after = unit_show(served, "MainPID", "NRestarts")
+    assert after["MainPID"] != before["MainPID"] and int(after["NRestarts"]) == int(before["NRestarts"]) + 1
+
+
+def test_a_model_that_does_not_fit_is_refused_before_download(served):
+    result = run_sparkfleet("--json", "up", "--model", "qwen3-vl-32b-instruct-fp8", cwd=served["project"],
+                            timeout=600)
+    assert result.code == 3, result.stdout[-3000:]
+    message = result.summary["result"]["phases"][-1]["run"]["failures"][0]["message"]
+    assert "needs about 52 GiB of memory" in message and "Nothing was downloaded" in message
+    assert not (served["project"] / ".sparkfleet/models/qwen3-vl-32b-instruct-fp8").exists()
+    assert on_host(served, "test", "-e", "/opt/sparkfleet/models/qwen3-vl-32b-instruct-fp8").returncode == 1
+
+
+def test_an_unknown_model_is_refused_before_anything_runs(served):
+    runs_before = set((served["project"] / ".sparkfleet/runs").iterdir())
+    result = run_sparkfleet("--json", "up", "--model", "qwen9-vl-huge", cwd=served["project"])
+    assert result.code == 2 and "Unknown model 'qwen9-vl-huge'" in result.summary["error"]["message"]
+    assert "qwen3-vl-tiny" in result.summary["error"]["hint"]
+    assert set((served["project"] / ".sparkfleet/runs").iterdir()) == runs_before
+
+
+def test_changing_one_flag_restarts_the_service_exactly_once(served):
+    """Runs last: it leaves the service with another flag value."""
+    inventory = served["project"] / "inventory/hosts.yml"
+    data = yaml.safe_load(inventory.read_text())
+    data["all"]["children"]["lab"]["hosts"]["lab1"]["vllm_max_num_seqs"] = 3
+    inventory.write_text(yaml.safe_dump(data))
+    since = on_host(served, "date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+    time.sleep(1)
+    result = run_sparkfleet("--json", "up", cwd=served["project"], timeout=900)
+    assert result.code == 0, result.stdout[-3000:]
+    starts = [line for line in on_host(served, "journalctl", "-u", UNIT, "--since", since, "-o", "cat").stdout
+              .splitlines() if line.startswith("Started ")]
+    assert len(starts) == 1, starts
+    cmdline = on_host(served, "systemctl", "show", UNIT, "-p", "ExecStart").stdout
+    assert "--max-num-seqs 3" in cmdline
+
+
+def test_the_container_method_renders_a_pinned_gpu_unit_without_a_gpu_container_engine(tmp_path):
+    """No container engine with a GPU exists here: the unit is rendered and its ExecStart parsed, not started."""
+    playbook = tmp_path / "render.yml"
+    out = tmp_path / "vllm.service"
+    repo = Path(__file__).resolve().parents[2]
+    playbook.write_text(yaml.safe_dump([{
+        "name": "Render", "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "vars_files": [str(repo / "roles/vllm/defaults/main.yml"), str(repo / "roles/vllm/vars/main.yml")],
+        "vars": {"vllm_install_method": "container", "sparkfleet_profile": "spark",
+                 "ansible_python_interpreter": sys.executable,
+                 "model_selected": {"name": "qwen3-vl-30b", "served_name": "qwen3-vl-30b",
+                                    "path": "/opt/sparkfleet/models/qwen3-vl-30b", "max_model_len": 32768},
+                 "_vllm_image_ref": "nvcr.io/nvidia/vllm@sha256:" + "a" * 64},
+        "tasks": [{"name": "Render the unit", "ansible.builtin.template": {
+            "src": str(repo / "roles/vllm/templates/vllm.service.j2"), "dest": str(out), "mode": "0644"}}],
+    }]))
+    ansible_playbook = str(Path(sys.executable).parent / "ansible-playbook")
+    proc = subprocess.run([ansible_playbook, "-i", "localhost,", str(playbook)], capture_output=True, text=True,
+                          env={**os.environ, "ANSIBLE_FILTER_PLUGINS": str(repo / "plugins/filter")})
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    unit = out.read_text()
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    argv = shlex.split(exec_start.removeprefix("ExecStart="))
+    assert argv[:3] == ["/usr/bin/docker", "run", "--rm"]
+    for pair in (["--gpus", "all"], ["--ipc", "host"], ["--network", "host"]):
+        assert argv[argv.index(pair[0]) + 1] == pair[1]
+    assert "nvcr.io/nvidia/vllm@sha256:" + "a" * 64 in argv  # pinned by digest
+    assert argv[argv.index("--gpu-memory-utilization") + 1] == "0.8"
+    assert "--enforce-eager" not in argv
+    assert "ExecStartPre=+/bin/sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'" in unit
+    assert "Requires=docker.service" in unit and "User=vllm" in unit and "TimeoutStartSec=1200" in unit
