@@ -11,10 +11,9 @@ import subprocess
 
 import pytest
 from helpers import run_sparkfleet
-from support.hf_server import HubServer
-
 from sparkfleet.project import Project
 from sparkfleet.runner import run_playbook
+from support.hf_server import HubServer
 
 pytestmark = pytest.mark.lab
 
