@@ -7,6 +7,7 @@ transformers only use its Python image functions. Installed by sparkfleet's vllm
 lazy: nothing happens until something imports torchvision.
 """
 
+import contextlib
 import importlib.abc
 import sys
 
@@ -25,10 +26,8 @@ class _DeclareTorchvisionOps(importlib.abc.MetaPathFinder):
 
         library = torch.library.Library("torchvision", "FRAGMENT")
         for schema in _SCHEMAS:
-            try:
+            with contextlib.suppress(RuntimeError):  # already declared by a working torchvision build
                 library.define(schema)
-            except RuntimeError:  # already declared by a working torchvision build
-                pass
         _keep.append(library)
         return None  # let the normal finders import torchvision
 
