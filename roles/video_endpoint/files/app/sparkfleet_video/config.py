@@ -1,0 +1,103 @@
+"""Settings of the video service, all from environment variables (read once, by `Settings.from_env`).
+
+| variable | default | meaning |
+|---|---|---|
+| SPARKFLEET_VIDEO_VLLM_URL | http://127.0.0.1:8000 | base URL of the host's vLLM (OpenAI-compatible server) |
+| SPARKFLEET_VIDEO_MODEL | (empty) | served model name; empty: the first model that vLLM's /v1/models lists |
+| SPARKFLEET_VIDEO_DATA_DIR | /var/lib/sparkfleet/video | SQLite database (jobs.db) and uploads (uploads/<job>/) |
+| SPARKFLEET_VIDEO_MEDIA_DIR | /var/lib/sparkfleet/media | segment files (<job>/seg-<n>.mp4) that vLLM reads as
+  file:// URLs; must be vLLM's --allowed-local-media-path (or inside it) |
+| SPARKFLEET_VIDEO_API_KEY_FILE | (empty) | a file holding the API key; when it exists and is non-empty,
+  /v1/* and /api/* need the header X-API-Key (re-read at most every 5 s: a new key applies without a restart) |
+| SPARKFLEET_VIDEO_MAX_UPLOAD_MB | 2048 | largest upload or URL download, in MiB (enforced while reading) |
+| SPARKFLEET_VIDEO_MAX_DURATION_S | 3600 | longest video accepted, in seconds |
+| SPARKFLEET_VIDEO_MAX_CONCURRENCY | 2 | segment requests in flight to vLLM, all jobs together |
+| SPARKFLEET_VIDEO_PER_JOB_CONCURRENCY | 2 | segment requests in flight for one job (capped at the global limit) |
+| SPARKFLEET_VIDEO_RETENTION_HOURS | 24 | uploads and segment files of finished jobs are deleted after this many hours
+  (results stay); 0 keeps them forever |
+| SPARKFLEET_VIDEO_BENCH_DIR | /var/lib/sparkfleet/bench | benchmark result JSON files served at /api/bench |
+| SPARKFLEET_VIDEO_NOTES_FILE | /var/lib/sparkfleet/NOTES.md | the host's notes served at /api/notes |
+| SPARKFLEET_VIDEO_MAX_TOKENS | 256 | max_tokens of each segment's answer (the summary gets twice this) |
+| SPARKFLEET_VIDEO_URL_HOSTS | (empty) | hosts videos may be fetched from by URL (comma-separated, `*`: any); |
+|   |   | empty turns URL sources off |
+
+Fractional values are accepted for the MB, seconds and hours settings (the tests use tiny limits).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PREFIX = "SPARKFLEET_VIDEO_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot use."""
+
+
+def _get(env: dict[str, str], name: str, default: str) -> str:
+    value = env.get(PREFIX + name, "")
+    return value.strip() if value.strip() else default
+
+
+def _number(env: dict[str, str], name: str, default: float, minimum: float) -> float:
+    raw = _get(env, name, str(default))
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{PREFIX}{name}={raw!r} is not a number") from exc
+    if value < minimum:
+        raise ConfigError(f"{PREFIX}{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    vllm_url: str = "http://127.0.0.1:8000"
+    model: str = ""
+    data_dir: Path = Path("/var/lib/sparkfleet/video")
+    media_dir: Path = Path("/var/lib/sparkfleet/media")
+    api_key_file: Path | None = None
+    max_upload_bytes: int = 2048 * 1024 * 1024
+    max_duration_s: float = 3600.0
+    max_concurrency: int = 2
+    per_job_concurrency: int = 2
+    retention_hours: float = 24.0
+    bench_dir: Path = Path("/var/lib/sparkfleet/bench")
+    notes_file: Path = Path("/var/lib/sparkfleet/NOTES.md")
+    max_tokens: int = 256
+    # Hosts videos may be fetched from by URL ("*": any). Empty: URL sources are off, so the service never
+    # makes requests to addresses a client chose (no server-side request forgery by default).
+    url_hosts: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        key_file = _get(env, "API_KEY_FILE", "")
+        max_concurrency = int(_number(env, "MAX_CONCURRENCY", 2, 1))
+        return cls(
+            vllm_url=_get(env, "VLLM_URL", "http://127.0.0.1:8000").rstrip("/"),
+            model=_get(env, "MODEL", ""),
+            data_dir=Path(_get(env, "DATA_DIR", "/var/lib/sparkfleet/video")),
+            media_dir=Path(_get(env, "MEDIA_DIR", "/var/lib/sparkfleet/media")),
+            api_key_file=Path(key_file) if key_file else None,
+            max_upload_bytes=int(_number(env, "MAX_UPLOAD_MB", 2048, 0) * 1024 * 1024),
+            max_duration_s=_number(env, "MAX_DURATION_S", 3600, 0),
+            max_concurrency=max_concurrency,
+            per_job_concurrency=min(int(_number(env, "PER_JOB_CONCURRENCY", 2, 1)), max_concurrency),
+            retention_hours=_number(env, "RETENTION_HOURS", 24, 0),
+            bench_dir=Path(_get(env, "BENCH_DIR", "/var/lib/sparkfleet/bench")),
+            notes_file=Path(_get(env, "NOTES_FILE", "/var/lib/sparkfleet/NOTES.md")),
+            max_tokens=int(_number(env, "MAX_TOKENS", 256, 1)),
+            url_hosts=tuple(h.strip().lower() for h in _get(env, "URL_HOSTS", "").split(",") if h.strip()),
+        )
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "jobs.db"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"

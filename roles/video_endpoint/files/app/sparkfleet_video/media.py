@@ -1,0 +1,172 @@
+"""ffprobe before anything else, segment planning, and cutting segments with ffmpeg."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ApiError
+
+PROBE_TIMEOUT_S = 60
+CUT_TIMEOUT_S = 600
+MIN_TAIL_S = 1.0  # a last segment shorter than this is merged into the one before
+MAX_HEIGHT = 360
+
+# ffprobe "formats" that are still images or text, not videos
+_IMAGE_FORMATS = ("image2", "tty", "gif")  # plus every *_pipe (png_pipe, jpeg_pipe, webp_pipe, ...)
+_IMAGE_CODECS = {"png", "mjpeg", "jpeg2000", "bmp", "gif", "webp", "tiff", "ansi", "apng"}
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    container: str
+    codec: str
+    duration_s: float
+    width: int
+    height: int
+    size_bytes: int
+
+    def as_dict(self) -> dict:
+        return {"container": self.container, "codec": self.codec, "duration_s": round(self.duration_s, 3),
+                "width": self.width, "height": self.height, "size_bytes": self.size_bytes}
+
+
+def looks_like_video_container(head: bytes) -> bool:
+    """Magic bytes of the usual video containers: tells a broken video (422) from a non-video (415)."""
+    return (head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")  # mp4/mov/3gp
+            or head.startswith(b"\x1a\x45\xdf\xa3")  # matroska/webm (EBML)
+            or (head.startswith(b"RIFF") and head[8:12] == b"AVI ")
+            or head.startswith(b"\x00\x00\x01\xba") or head.startswith(b"\x00\x00\x01\xb3")  # MPEG-PS/ES
+            or (len(head) > 188 and head[0] == 0x47 and head[188] == 0x47)  # MPEG-TS
+            or head.startswith(b"FLV")
+            or head.startswith(b"OggS")
+            or head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"))  # ASF/WMV
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        raise ApiError(503, "ffmpeg_missing", f"{name} is not installed on this host",
+                       "Install it: sudo apt-get install ffmpeg", headers={"Retry-After": "60"})
+    return path
+
+
+async def _run(args: list[str], timeout: float) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except (TimeoutError, asyncio.CancelledError):
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def _clean_message(stderr: str, path: Path, name: str) -> str:
+    text = stderr.strip().replace(str(path), name)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(lines[-3:])[:500] or "ffprobe could not read the file"
+
+
+async def probe(path: Path, name: str, max_duration_s: float) -> VideoInfo:
+    """What the file is, or the ApiError that tells the client why it cannot be analysed."""
+    size = path.stat().st_size
+    if size == 0:
+        raise ApiError(400, "empty_file", f"{name} is empty (0 bytes)", "Send the video file's content.")
+    with path.open("rb") as fh:
+        head = fh.read(512)
+    args = [_tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    try:
+        rc, out, err = await _run(args, PROBE_TIMEOUT_S)
+    except TimeoutError as exc:
+        raise ApiError(422, "unreadable_video", f"ffprobe took longer than {PROBE_TIMEOUT_S} s to read {name}",
+                       "Re-encode the video (e.g. ffmpeg -i in -c:v libx264 out.mp4) and send it again.") from exc
+    if rc != 0:
+        if not looks_like_video_container(head):
+            raise ApiError(415, "not_a_video", f"{name} is not a video file ({_clean_message(err, path, name)})",
+                           "Send a video (mp4, webm, mkv, mov, avi, ...).")
+        raise ApiError(422, "unreadable_video", f"{name} cannot be read: {_clean_message(err, path, name)}",
+                       "The file looks corrupt or truncated (an mp4 cut short loses its index); "
+                       "upload the complete file or re-encode it.")
+    try:
+        data = json.loads(out)
+    except json.JSONDecodeError as exc:
+        raise ApiError(422, "unreadable_video", f"ffprobe gave no readable answer for {name}",
+                       "Re-encode the video and send it again.") from exc
+    fmt = data.get("format") or {}
+    container = str(fmt.get("format_name") or "")
+    videos = [s for s in data.get("streams") or [] if s.get("codec_type") == "video"
+              and not (s.get("disposition") or {}).get("attached_pic")]
+    is_image_format = container.endswith("_pipe") or container in _IMAGE_FORMATS
+    only_images = all(s.get("codec_name") in _IMAGE_CODECS for s in videos) and not looks_like_video_container(head)
+    if not videos or is_image_format or only_images:
+        kind = "an image" if videos else "not a video"
+        raise ApiError(415, "not_a_video", f"{name} is {kind} (ffprobe: format {container or 'unknown'}, "
+                       f"{len(videos)} video stream(s))", "Send a video (mp4, webm, mkv, mov, avi, ...).")
+    stream = videos[0]
+    duration = _float(fmt.get("duration")) or _float(stream.get("duration"))
+    if not duration or duration <= 0 or not math.isfinite(duration):
+        raise ApiError(422, "unreadable_video", f"{name} has no readable duration",
+                       "The file looks corrupt or is a live stream dump; re-encode it "
+                       "(ffmpeg -i in -c:v libx264 out.mp4) and send it again.")
+    if duration > max_duration_s:
+        raise ApiError(422, "too_long", f"{name} lasts {duration:.1f} s; this service takes at most "
+                       f"{max_duration_s:g} s", "Cut the video into shorter parts (ffmpeg -ss START -t SECONDS) "
+                       "or ask the operator to raise SPARKFLEET_VIDEO_MAX_DURATION_S.")
+    return VideoInfo(container=container, codec=str(stream.get("codec_name") or ""), duration_s=duration,
+                     width=int(stream.get("width") or 0), height=int(stream.get("height") or 0), size_bytes=size)
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def plan_segments(duration_s: float, segment_seconds: float) -> list[tuple[float, float]]:
+    """[(start, end), ...] of `segment_seconds` each over the duration; the last one is shorter, and a
+    tail shorter than MIN_TAIL_S is merged into the previous segment."""
+    if duration_s <= 0:
+        return []
+    bounds: list[tuple[float, float]] = []
+    start = 0.0
+    while start < duration_s - 1e-6:
+        end = min(start + segment_seconds, duration_s)
+        bounds.append((round(start, 3), round(end, 3)))
+        start = end
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < MIN_TAIL_S:
+        tail = bounds.pop()
+        bounds[-1] = (bounds[-1][0], tail[1])
+    return bounds
+
+
+def segment_fps(fps: float, length_s: float) -> float:
+    """Frame rate of a segment file: the requested fps, but at least 2 frames in the segment (the model's video
+    processor needs two frames for one temporal patch)."""
+    return max(fps, 2.0 / max(length_s, 0.1))
+
+
+async def cut_segment(source: Path, dest: Path, start_s: float, end_s: float, fps: float) -> None:
+    """Re-encode [start, end) of `source` into a small h264 mp4 (<= 360 px high, `fps`, no audio), 0644."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(dest.parent, 0o755)
+    tmp = dest.with_suffix(".part.mp4")
+    length = max(end_s - start_s, 0.1)
+    vf = f"scale=-2:'min({MAX_HEIGHT},trunc(ih/2)*2)',fps={segment_fps(fps, length):g}"
+    args = [_tool("ffmpeg"), "-nostdin", "-v", "error", "-y", "-ss", f"{start_s:.3f}", "-i", str(source),
+            "-t", f"{length:.3f}", "-an", "-sn", "-dn", "-vf", vf, "-c:v", "libx264", "-preset", "ultrafast",
+            "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(tmp)]
+    rc, _, err = await _run(args, CUT_TIMEOUT_S)
+    if rc != 0 or not tmp.exists() or tmp.stat().st_size == 0:
+        tmp.unlink(missing_ok=True)
+        lines = [line for line in err.strip().splitlines() if line.strip()]
+        raise RuntimeError("ffmpeg could not cut the segment: " + ("; ".join(lines[-2:])[:300] or f"rc {rc}"))
+    os.chmod(tmp, 0o644)
+    tmp.replace(dest)

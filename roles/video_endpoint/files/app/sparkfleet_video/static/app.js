@@ -1,0 +1,778 @@
+/* sparkfleet video dashboard: plain JS, no build step, no external resources.
+ * API contract: docs/video-api.md. All URLs are relative so the page also works behind a path prefix. */
+(function () {
+  "use strict";
+
+  var KEY_STORE = "sparkfleet.video.apiKey";
+  var TERMINAL = { done: 1, failed: 1, cancelled: 1 };
+
+  // ------------------------------------------------------------------ helpers
+  function $(id) { return document.getElementById(id); }
+  function el(tag, attrs, children) {
+    var n = document.createElement(tag);
+    if (attrs) Object.keys(attrs).forEach(function (k) {
+      var v = attrs[k];
+      if (v === null || v === undefined || v === false) return;
+      if (k === "text") n.textContent = v;
+      else if (k === "className") n.className = v;
+      else if (k.slice(0, 2) === "on") n.addEventListener(k.slice(2), v);
+      else n.setAttribute(k, v === true ? "" : String(v));
+    });
+    (children || []).forEach(function (c) {
+      if (c === null || c === undefined) return;
+      n.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    });
+    return n;
+  }
+  function clear(n) { while (n.firstChild) n.removeChild(n.firstChild); return n; }
+  function escapeHtml(s) {
+    return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  }
+  function mmss(sec) {
+    if (sec === null || sec === undefined || isNaN(sec)) return "--:--";
+    sec = Math.max(0, Math.floor(Number(sec) + 1e-6));
+    var m = Math.floor(sec / 60), s = sec % 60;
+    return (m < 10 ? "0" : "") + m + ":" + (s < 10 ? "0" : "") + s;
+  }
+  function secs(v) {
+    if (v === null || v === undefined || isNaN(v)) return "—";
+    v = Number(v);
+    if (v < 60) return (v < 10 ? v.toFixed(2) : v.toFixed(1)) + " s";
+    return mmss(v) + " min";
+  }
+  function num(v, digits) {
+    if (v === null || v === undefined || v === "" || isNaN(v)) return "—";
+    v = Number(v);
+    if (Number.isInteger(v)) return v.toLocaleString("en-US");
+    return v.toLocaleString("en-US", { maximumFractionDigits: digits === undefined ? 2 : digits });
+  }
+  function bytes(b) {
+    if (b === null || b === undefined || isNaN(b)) return "—";
+    var u = ["B", "KiB", "MiB", "GiB", "TiB"], i = 0; b = Number(b);
+    while (b >= 1024 && i < u.length - 1) { b /= 1024; i++; }
+    return (i ? b.toFixed(1) : b) + " " + u[i];
+  }
+  function when(iso) {
+    if (!iso) return "—";
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return String(iso);
+    var p = function (x) { return (x < 10 ? "0" : "") + x; };
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " +
+      p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+  }
+  function ago(iso) {
+    var t = new Date(iso).getTime();
+    if (isNaN(t)) return "";
+    var s = Math.round((Date.now() - t) / 1000);
+    if (s < 60) return s + " s ago";
+    if (s < 3600) return Math.round(s / 60) + " min ago";
+    if (s < 86400) return Math.round(s / 3600) + " h ago";
+    return Math.round(s / 86400) + " d ago";
+  }
+
+  // ------------------------------------------------------------------ API key + fetch
+  function getKey() { try { return localStorage.getItem(KEY_STORE) || ""; } catch (e) { return ""; } }
+  function setKey(k) {
+    try { if (k) localStorage.setItem(KEY_STORE, k); else localStorage.removeItem(KEY_STORE); } catch (e) { /* ignore */ }
+  }
+  function authHeaders(h) {
+    h = h || {};
+    var k = getKey();
+    if (k) h["X-API-Key"] = k;
+    return h;
+  }
+
+  /** An API failure carrying the service's {"error": {code, message, hint}} fields. */
+  function ApiError(status, body, fallback) {
+    var e = (body && body.error) || {};
+    if (typeof body === "object" && body && typeof body.detail === "string" && !e.message) e = { message: body.detail };
+    this.status = status;
+    this.code = e.code || (status ? "http_" + status : "network_error");
+    this.message = e.message || fallback || ("HTTP " + status);
+    this.hint = e.hint || "";
+  }
+
+  function parseBody(text) { try { return text ? JSON.parse(text) : null; } catch (e) { return null; } }
+
+  function needKey(reason) {
+    $("key-reason").textContent = reason || "This service needs an API key (it answered 401).";
+    $("key-panel").hidden = false;
+    $("key-input").focus();
+  }
+
+  /** fetch() with the key header; resolves to parsed JSON (or null for 204), rejects with ApiError. */
+  function api(path, opts) {
+    opts = opts || {};
+    opts.headers = authHeaders(opts.headers || {});
+    return fetch(path, opts).then(function (r) {
+      return r.text().then(function (text) {
+        var body = parseBody(text);
+        if (r.status === 401) needKey(getKey() ? "The saved API key was refused (401). Enter the right one." : null);
+        if (!r.ok) throw new ApiError(r.status, body, text && !body ? text.slice(0, 300) : null);
+        return body;
+      });
+    }, function (err) {
+      throw new ApiError(0, null, "Cannot reach the service: " + (err && err.message ? err.message : err));
+    });
+  }
+
+  function showError(box, err) {
+    if (!err) { box.hidden = true; clear(box); return; }
+    clear(box);
+    box.appendChild(el("div", { className: "err-msg" }, [
+      el("b", { text: (err.code || "error") + ": " }), err.message || String(err)]));
+    if (err.hint) box.appendChild(el("div", { className: "err-hint", text: "Hint: " + err.hint }));
+    box.hidden = false;
+  }
+
+  // ------------------------------------------------------------------ tabs / routing
+  var refreshers = {};   // tab -> function called on show and by its timer
+  var timers = {};
+  var activeTab = "analyse";
+
+  function showTab(name) {
+    if (!$("view-" + name)) name = "analyse";
+    activeTab = name;
+    Array.prototype.forEach.call(document.querySelectorAll(".view"), function (v) { v.hidden = v.id !== "view-" + name; });
+    Array.prototype.forEach.call(document.querySelectorAll(".tab"), function (t) {
+      t.classList.toggle("active", t.getAttribute("data-tab") === name);
+      t.setAttribute("aria-selected", t.getAttribute("data-tab") === name ? "true" : "false");
+    });
+    Object.keys(timers).forEach(function (k) { clearInterval(timers[k]); delete timers[k]; });
+    if (name === "system") { refreshSystem(); timers.system = setInterval(refreshSystem, 5000); }
+    if (name === "jobs") { refreshJobs(); timers.jobs = setInterval(refreshJobs, 5000); }
+    if (name === "bench") refreshBench();
+  }
+
+  function route() {
+    var h = (location.hash || "").replace(/^#\/?/, "");
+    var m = /^job\/(.+)$/.exec(h);
+    if (m) { showTab("analyse"); if (!cur.job || cur.job.id !== decodeURIComponent(m[1])) openJob(decodeURIComponent(m[1])); return; }
+    showTab(h || "analyse");
+  }
+
+  // ------------------------------------------------------------------ health pill (always, every 5 s)
+  function stateClass(s) { return s === "ready" ? "ok" : s === "loading" ? "warn" : s ? "bad" : ""; }
+  function setPill(node, state, label) {
+    node.className = "pill " + stateClass(state);
+    node.textContent = label;
+    node.setAttribute("data-state", state || "");
+  }
+  function refreshHealth() {
+    api("health").then(function (h) {
+      var v = (h && h.vllm) || {};
+      setPill($("health-pill"), v.state, "vLLM " + (v.state || "?") + (v.model ? " · " + v.model : ""));
+    }, function (e) {
+      setPill($("health-pill"), "down", e.status ? "service " + e.status : "service unreachable");
+    });
+  }
+
+  // ------------------------------------------------------------------ Analyse
+  var cur = { job: null, es: null, poll: null, localFile: null, localUrl: null, videoFor: null, segKey: "", blobUrl: null };
+
+  function stopFollow() {
+    if (cur.es) { cur.es.close(); cur.es = null; }
+    if (cur.poll) { clearTimeout(cur.poll); cur.poll = null; }
+  }
+
+  function resetResult() {
+    stopFollow();
+    cur.job = null; cur.videoFor = null; cur.segKey = "";
+    if (cur.blobUrl) { URL.revokeObjectURL(cur.blobUrl); cur.blobUrl = null; }
+    var v = $("video"); v.pause(); v.removeAttribute("src"); v.load();
+    clear($("segments")); clear($("job-meta"));
+    Array.prototype.slice.call($("timeline").querySelectorAll(".tl-seg")).forEach(function (n) { n.remove(); });
+    $("summary").innerHTML = '<span class="muted">—</span>';
+    $("video-note").textContent = "";
+    $("result-body").hidden = true; $("result-empty").hidden = false;
+    $("job-state").hidden = true;
+    $("job-id-line").textContent = ""; $("job-progress-text").textContent = "";
+    showError($("job-error"), null);
+  }
+
+  function submitJob(ev) {
+    ev.preventDefault();
+    var file = $("file-input").files[0];
+    var url = $("url-input").value.trim();
+    var prompt = $("prompt-input").value;
+    if (!file && !url) { showError($("job-error"), { code: "missing_video", message: "Choose a video file or enter a URL.", hint: "" }); return; }
+    if (!prompt.trim()) { showError($("job-error"), { code: "missing_prompt", message: "The prompt is empty.", hint: "Say what to look for in the video." }); return; }
+    resetResult();
+    if (/^#job\//.test(location.hash)) history.replaceState(null, "", "#analyse");
+    var fd = new FormData();
+    if (file) fd.append("file", file, file.name); else fd.append("url", url);
+    fd.append("prompt", prompt);
+    if ($("segment-input").value) fd.append("segment_seconds", $("segment-input").value);
+    if ($("fps-input").value) fd.append("fps", $("fps-input").value);
+    cur.localFile = file || null;
+
+    var btn = $("submit-button");
+    btn.disabled = true; btn.textContent = "Uploading…";
+    $("job-state").hidden = false;
+    setStatus("uploading", file ? "sending " + bytes(file.size) : "sending URL");
+    $("job-progress").max = 1; $("job-progress").value = 0;
+
+    // XMLHttpRequest (not fetch) so the upload's progress can be shown.
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", "v1/jobs");
+    var h = authHeaders({}); Object.keys(h).forEach(function (k) { xhr.setRequestHeader(k, h[k]); });
+    xhr.upload.onprogress = function (e) {
+      if (!e.lengthComputable) return;
+      $("job-progress").max = e.total; $("job-progress").value = e.loaded;
+      $("job-progress-text").textContent = "upload " + Math.round(100 * e.loaded / e.total) + "% (" + bytes(e.loaded) + " of " + bytes(e.total) + ")";
+    };
+    xhr.onload = function () {
+      btn.disabled = false; btn.textContent = "Analyse";
+      var body = parseBody(xhr.responseText);
+      if (xhr.status === 401) needKey(getKey() ? "The saved API key was refused (401)." : null);
+      if (xhr.status < 200 || xhr.status >= 300 || !body || !body.id) {
+        var err = new ApiError(xhr.status, body, xhr.responseText ? xhr.responseText.slice(0, 300) : "empty answer");
+        var ra = xhr.getResponseHeader("Retry-After");
+        if (ra && !err.hint) err.hint = "Retry in " + ra + " s.";
+        else if (ra) err.hint += " (retry in " + ra + " s)";
+        setStatus("rejected", "HTTP " + xhr.status);
+        $("job-progress").value = 0; $("job-progress-text").textContent = "";
+        showError($("job-error"), err);
+        return;
+      }
+      history.replaceState(null, "", "#job/" + encodeURIComponent(body.id));
+      renderJob(body);
+      if (!TERMINAL[body.status]) follow(body.id);
+    };
+    xhr.onerror = function () {
+      btn.disabled = false; btn.textContent = "Analyse";
+      setStatus("rejected", "");
+      $("job-progress").value = 0; $("job-progress-text").textContent = "";
+      showError($("job-error"), new ApiError(0, null, "The upload failed: the service could not be reached or closed the connection."));
+    };
+    xhr.send(fd);
+  }
+
+  function openJob(id) {
+    resetResult();
+    cur.localFile = null;
+    $("job-state").hidden = false;
+    setStatus("loading", id);
+    api("v1/jobs/" + encodeURIComponent(id)).then(function (job) {
+      renderJob(job);
+      if (!TERMINAL[job.status]) follow(job.id);
+    }, function (e) { setStatus("error", ""); showError($("job-error"), e); });
+  }
+
+  /** Follow a job live: EventSource without a key; polling every second with a key (EventSource sends no headers). */
+  function follow(id) {
+    stopFollow();
+    if (!getKey() && window.EventSource) {
+      var es = new EventSource("v1/jobs/" + encodeURIComponent(id) + "/events");
+      cur.es = es;
+      var onData = function (e) {
+        var job = parseBody(e.data);
+        if (job && job.id === id && cur.job && cur.job.id === id) renderJob(job);
+      };
+      es.addEventListener("progress", onData);
+      es.addEventListener("message", onData);
+      es.addEventListener("end", function (e) {
+        onData(e); es.close(); if (cur.es === es) cur.es = null;
+        // make sure the final state (summary, timings) is shown
+        api("v1/jobs/" + encodeURIComponent(id)).then(function (job) { if (cur.job && cur.job.id === id) renderJob(job); }, function () {});
+      });
+      es.onerror = function () {
+        // stream broke (401, proxy, restart): fall back to polling unless finished
+        es.close(); if (cur.es === es) cur.es = null;
+        if (cur.job && cur.job.id === id && !TERMINAL[cur.job.status]) poll(id, 0);
+      };
+    } else {
+      poll(id, 0);
+    }
+  }
+
+  function poll(id, failures) {
+    if (cur.poll) clearTimeout(cur.poll);
+    cur.poll = setTimeout(function () {
+      cur.poll = null;
+      if (!cur.job || cur.job.id !== id) return;
+      api("v1/jobs/" + encodeURIComponent(id)).then(function (job) {
+        if (!cur.job || cur.job.id !== id) return;
+        renderJob(job);
+        if (!TERMINAL[job.status]) poll(id, 0);
+      }, function (e) {
+        if (!cur.job || cur.job.id !== id) return;
+        if (e.status === 401 || e.status === 404) { showError($("job-error"), e); return; }
+        $("job-status-detail").textContent = "(connection problem, retrying…)";
+        poll(id, failures + 1);
+      });
+    }, failures ? Math.min(10000, 1000 * Math.pow(2, failures)) : 1000);
+  }
+
+  function setStatus(status, detail) {
+    var s = $("job-status");
+    s.textContent = status;
+    s.setAttribute("data-status", status);
+    s.className = "status st-" + status;
+    $("job-status-detail").textContent = detail || "";
+  }
+
+  function renderJob(job) {
+    cur.job = job;
+    $("result-empty").hidden = true;
+    $("result-body").hidden = false;
+    $("job-state").hidden = false;
+
+    var p = job.progress || {};
+    var total = p.segments_total || (job.segments ? job.segments.length : 0);
+    var done = p.segments_done || 0;
+    var detail = job.source && job.source.name ? job.source.name : "";
+    setStatus(job.status, detail);
+    var bar = $("job-progress");
+    if (total) { bar.max = total; bar.value = done; }
+    else if (TERMINAL[job.status]) { bar.max = 1; bar.value = job.status === "done" ? 1 : 0; }
+    else { bar.removeAttribute("value"); }  // indeterminate while queued/probing
+    $("job-progress-text").textContent = total ? done + " / " + total + " segments" : (TERMINAL[job.status] ? "" : job.status + "…");
+    $("job-id-line").textContent = job.id + (job.created_at ? " · " + when(job.created_at) : "");
+
+    if (job.error) showError($("job-error"), typeof job.error === "object" ? job.error : { code: job.status, message: String(job.error) });
+    else showError($("job-error"), null);
+
+    if (cur.videoFor !== job.id) setVideo(job);
+    renderSegments(job);
+    renderSummary(job);
+    renderMeta(job);
+  }
+
+  function setVideo(job) {
+    cur.videoFor = job.id;
+    var v = $("video"), note = $("video-note");
+    var src = "v1/jobs/" + encodeURIComponent(job.id) + "/video";
+    note.textContent = "";
+    v.onerror = function () {
+      // find out why (410 expired, 401, 404) and say so
+      fetch(src, { headers: authHeaders({ Range: "bytes=0-0" }) }).then(function (r) {
+        if (r.ok) { note.textContent = "The browser cannot play this video (codec " + ((job.video && job.video.codec) || "?") + "); the segments still apply."; return; }
+        return r.text().then(function (t) { var e = new ApiError(r.status, parseBody(t)); note.textContent = "Video unavailable: " + e.message + (e.hint ? " — " + e.hint : ""); });
+      }, function () { note.textContent = "Video unavailable."; });
+    };
+    if (!getKey()) {                           // plain URL; the server answers Range requests for seeking
+      v.src = src;
+    } else if (cur.localFile) {                // <video> cannot send X-API-Key: play the file just uploaded
+      cur.blobUrl = URL.createObjectURL(cur.localFile);
+      v.src = cur.blobUrl;
+    } else {                                   // <video> cannot send X-API-Key: fetch it, play from a blob
+      note.textContent = "loading video…";
+      fetch(src, { headers: authHeaders({}) }).then(function (r) {
+        if (!r.ok) return r.text().then(function (t) { throw new ApiError(r.status, parseBody(t)); });
+        return r.blob();
+      }).then(function (b) {
+        if (cur.videoFor !== job.id) return;
+        cur.blobUrl = URL.createObjectURL(b); v.src = cur.blobUrl; note.textContent = "";
+      }, function (e) { if (cur.videoFor === job.id) note.textContent = "Video unavailable: " + e.message + (e.hint ? " — " + e.hint : ""); });
+    }
+  }
+
+  function renderSegments(job) {
+    var segs = (job.segments || []).slice().sort(function (a, b) { return a.start_s - b.start_s; });
+    var key = JSON.stringify(segs.map(function (s) { return [s.index, s.start_s, s.end_s, s.status, s.text, s.error]; }));
+    if (key === cur.segKey) return;
+    cur.segKey = key;
+    var list = clear($("segments"));
+    var tl = $("timeline");
+    Array.prototype.slice.call(tl.querySelectorAll(".tl-seg")).forEach(function (n) { n.remove(); });
+    var total = (job.video && job.video.duration_s) || (segs.length ? segs[segs.length - 1].end_s : 0) || 1;
+    var doneCount = 0;
+    segs.forEach(function (s) {
+      if (s.status === "done") doneCount++;
+      var errText = s.error ? (typeof s.error === "object" ? (s.error.message || JSON.stringify(s.error)) : String(s.error)) : "";
+      var body = s.text ? s.text : (s.status === "failed" ? (errText || "failed") : (s.status === "running" ? "analysing…" : "waiting…"));
+      var li = el("li", {
+        className: "segment seg-" + (s.status || "done"), "data-testid": "segment",
+        "data-start": s.start_s, "data-end": s.end_s, "data-index": s.index, "data-status": s.status || "",
+        tabindex: "0", title: "Play from " + mmss(s.start_s),
+        onclick: function () { seek(s.start_s); },
+        onkeydown: function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); seek(s.start_s); } }
+      }, [
+        el("span", { className: "seg-time", "data-testid": "segment-time", text: mmss(s.start_s) + "–" + mmss(s.end_s) }),
+        el("span", { className: "seg-text" + (s.text ? "" : " muted"), "data-testid": "segment-text", text: body }),
+        s.status && s.status !== "done" ? el("span", { className: "badge st-" + s.status, text: s.status }) : null
+      ]);
+      list.appendChild(li);
+      tl.appendChild(el("div", {
+        className: "tl-seg seg-" + (s.status || "done"), "data-index": s.index,
+        style: "left:" + (100 * s.start_s / total) + "%;width:" + Math.max(0.3, 100 * (s.end_s - s.start_s) / total) + "%",
+        title: mmss(s.start_s) + "–" + mmss(s.end_s) + (s.text ? ": " + s.text.slice(0, 120) : ""),
+        onclick: function () { seek(s.start_s); }
+      }));
+    });
+    $("seg-count").textContent = segs.length ? "(" + doneCount + "/" + segs.length + " done)" : "";
+    highlight();
+  }
+
+  function seek(t) {
+    var v = $("video");
+    var go = function () {
+      try { v.currentTime = Number(t); } catch (e) { /* not seekable yet */ }
+      var pr = v.play(); if (pr && pr.catch) pr.catch(function () {});
+      highlight(Number(t));
+    };
+    if (v.readyState >= 1) go(); else { v.addEventListener("loadedmetadata", go, { once: true }); if (v.preload === "none") v.load(); }
+  }
+
+  function highlight(at) {
+    var v = $("video");
+    var t = at !== undefined ? at : v.currentTime;
+    var items = $("segments").querySelectorAll(".segment");
+    var curIdx = -1;
+    for (var i = 0; i < items.length; i++) {
+      var s = Number(items[i].getAttribute("data-start")), e = Number(items[i].getAttribute("data-end"));
+      if (t >= s && (t < e || i === items.length - 1 && t <= e + 0.5)) { curIdx = i; break; }
+    }
+    for (var j = 0; j < items.length; j++) {
+      var on = j === curIdx;
+      if (items[j].classList.contains("current") !== on) {
+        items[j].classList.toggle("current", on);
+        items[j].setAttribute("data-current", on ? "true" : "false");
+        if (on && !v.paused) items[j].scrollIntoView({ block: "nearest" });
+      }
+    }
+    var tlSegs = $("timeline").querySelectorAll(".tl-seg");
+    for (var k = 0; k < tlSegs.length; k++) tlSegs[k].classList.toggle("current", k === curIdx);
+    var job = cur.job, dur = (job && job.video && job.video.duration_s) || v.duration;
+    $("playhead").style.left = dur && isFinite(dur) ? Math.min(100, 100 * t / dur) + "%" : "0";
+  }
+
+  function renderSummary(job) {
+    var box = $("summary");
+    if (job.summary) { box.textContent = job.summary; return; }
+    box.innerHTML = "";
+    box.appendChild(el("span", { className: "muted", text: TERMINAL[job.status] ? "no summary" : "the summary follows when all segments are done" }));
+  }
+
+  function renderMeta(job) {
+    var dl = clear($("job-meta"));
+    var u = job.usage || {}, t = job.timings || {}, vid = job.video || {}, o = job.options || {};
+    var add = function (k, v, tid) { dl.appendChild(el("div", null, [el("dt", { text: k }), el("dd", { text: v, "data-testid": tid || null })])); };
+    add("Model", job.model || "—", "model");
+    add("Tokens", u.prompt_tokens !== undefined || u.completion_tokens !== undefined
+      ? num(u.prompt_tokens) + " in · " + num(u.completion_tokens) + " out" : "—", "usage");
+    add("Timings", t.total_s !== undefined ? "probe " + secs(t.probe_s) + " · analysis " + secs(t.analysis_s) + " · total " + secs(t.total_s) : "—", "timings");
+    add("Video", vid.duration_s !== undefined ? [secs(vid.duration_s), vid.width && vid.height ? vid.width + "×" + vid.height : null, vid.codec, bytes(vid.size_bytes)].filter(Boolean).join(" · ") : "—", "video-facts");
+    add("Options", "segments of " + (o.segment_seconds || "?") + " s · " + (o.fps || "?") + " fps");
+    add("Prompt", job.prompt || "—");
+  }
+
+  // ------------------------------------------------------------------ Jobs
+  function refreshJobs() {
+    var f = $("jobs-filter").value;
+    api("v1/jobs?limit=50" + (f ? "&status=" + encodeURIComponent(f) : "")).then(function (r) {
+      showError($("jobs-error"), null);
+      var body = clear($("jobs-body"));
+      var jobs = (r && r.jobs) || [];
+      $("jobs-note").textContent = jobs.length + " job" + (jobs.length === 1 ? "" : "s") + " · updated " + new Date().toLocaleTimeString();
+      if (!jobs.length) { body.appendChild(el("tr", null, [el("td", { colspan: 8, className: "muted center", text: "no jobs yet" })])); return; }
+      jobs.forEach(function (j) {
+        var p = j.progress || {}, t = j.timings || {};
+        var err = j.error ? (typeof j.error === "object" ? j.error.message || j.error.code : String(j.error)) : "";
+        var tr = el("tr", {
+          className: "clickable", "data-testid": "job-row", "data-job-id": j.id, "data-status": j.status, title: "Open " + j.id,
+          onclick: function () { location.hash = "#job/" + encodeURIComponent(j.id); }
+        }, [
+          el("td", null, [el("span", { className: "status small st-" + j.status, text: j.status })]),
+          el("td", { title: when(j.created_at), text: ago(j.created_at) }),
+          el("td", { className: "ellipsis", text: (j.source && j.source.name) || "—" }),
+          el("td", { text: j.video && j.video.duration_s !== undefined ? mmss(j.video.duration_s) : "—" }),
+          el("td", { text: t.total_s !== undefined && t.total_s !== null ? secs(t.total_s) : "—" }),
+          el("td", { text: p.segments_total ? (p.segments_done || 0) + "/" + p.segments_total : "—" }),
+          el("td", { className: "ellipsis" + (err ? " errtext" : " muted"), text: err || j.prompt || "" }),
+          el("td", null, [el("button", {
+            type: "button", className: "danger small", "data-testid": "job-delete", text: TERMINAL[j.status] ? "Delete" : "Cancel",
+            onclick: function (e) {
+              e.stopPropagation();
+              if (!confirm((TERMINAL[j.status] ? "Delete" : "Cancel and delete") + " job " + j.id + "?")) return;
+              api("v1/jobs/" + encodeURIComponent(j.id), { method: "DELETE" }).then(function () {
+                if (cur.job && cur.job.id === j.id) resetResult();
+                refreshJobs();
+              }, function (er) { showError($("jobs-error"), er); });
+            }
+          })])
+        ]);
+        body.appendChild(tr);
+      });
+    }, function (e) { showError($("jobs-error"), e); });
+  }
+
+  // ------------------------------------------------------------------ System
+  var SVGNS = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, text) {
+    var n = document.createElementNS(SVGNS, tag);
+    Object.keys(attrs || {}).forEach(function (k) { n.setAttribute(k, attrs[k]); });
+    if (text !== undefined) n.textContent = text;
+    return n;
+  }
+
+  function lineChart(box, points, opts) {
+    clear(box);
+    opts = opts || {};
+    var W = opts.width || 520, H = opts.height || 160, L = 44, R = 10, T = 10, B = 24;
+    var s = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img", "aria-label": opts.label || "chart" });
+    if (!points || points.length < 2) {
+      s.appendChild(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "axis" }, "no data yet"));
+      box.appendChild(s); return;
+    }
+    var xs = points.map(function (p) { return Number(p[0]); }), ys = points.map(function (p) { return Number(p[1]) || 0; });
+    var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
+    var ymax = Math.max.apply(null, ys); ymax = ymax > 0 ? ymax * 1.1 : 1;
+    var px = function (x) { return L + (W - L - R) * (x1 > x0 ? (x - x0) / (x1 - x0) : 0); };
+    var py = function (y) { return T + (H - T - B) * (1 - y / ymax); };
+    [0, 0.5, 1].forEach(function (f) {
+      var y = py(ymax * f);
+      s.appendChild(svg("line", { x1: L, x2: W - R, y1: y, y2: y, class: "grid" }));
+      s.appendChild(svg("text", { x: L - 4, y: y + 4, "text-anchor": "end", class: "axis" }, num(ymax * f, ymax * f < 10 ? 1 : 0)));
+    });
+    var mins = (x1 - x0) / 60;
+    s.appendChild(svg("text", { x: L, y: H - 6, class: "axis" }, "-" + (mins >= 1 ? Math.round(mins) + " min" : Math.round(x1 - x0) + " s")));
+    s.appendChild(svg("text", { x: W - R, y: H - 6, "text-anchor": "end", class: "axis" }, "now"));
+    var d = points.map(function (p, i) { return (i ? "L" : "M") + px(xs[i]).toFixed(1) + " " + py(ys[i]).toFixed(1); }).join(" ");
+    s.appendChild(svg("path", { d: d + " L" + px(x1).toFixed(1) + " " + py(0) + " L" + px(x0).toFixed(1) + " " + py(0) + " Z", class: "area" }));
+    s.appendChild(svg("path", { d: d, class: "line" }));
+    box.appendChild(s);
+  }
+
+  function barChart(box, bars, opts) {
+    clear(box);
+    if (!bars.length) return;
+    opts = opts || {};
+    var W = 720, rowH = 22, L = 200, R = 80, T = 24;
+    var H = T + bars.length * rowH + 6;
+    var s = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img", "aria-label": opts.label || "bar chart" });
+    s.appendChild(svg("text", { x: 0, y: 14, class: "axis strong" }, opts.label || ""));
+    var max = Math.max.apply(null, bars.map(function (b) { return b.value; })) || 1;
+    bars.forEach(function (b, i) {
+      var y = T + i * rowH;
+      var w = Math.max(1, (W - L - R) * b.value / max);
+      s.appendChild(svg("text", { x: L - 6, y: y + 15, "text-anchor": "end", class: "axis" }, String(b.label).slice(0, 32)));
+      s.appendChild(svg("rect", { x: L, y: y + 3, width: w.toFixed(1), height: rowH - 7, class: "barfill", rx: 2 }));
+      s.appendChild(svg("text", { x: L + w + 5, y: y + 15, class: "axis" }, num(b.value, 1)));
+    });
+    box.appendChild(s);
+  }
+
+  function refreshSystem() {
+    var h = api("health").catch(function (e) { return { _err: e }; });
+    var sys = api("api/system").catch(function (e) { return { _err: e }; });
+    Promise.all([h, sys]).then(function (r) {
+      var health = r[0], s = r[1];
+      if (s._err && health._err) { showError($("system-error"), s._err); return; }
+      showError($("system-error"), s._err || null);
+      var v = Object.assign({}, (health && health.vllm) || {}, (s && s.vllm) || {});
+      setPill($("vllm-state"), v.state, v.state || "unknown");
+      $("vllm-model").textContent = v.model || "—";
+      $("vllm-running").textContent = num(v.requests_running);
+      $("vllm-waiting").textContent = num(v.requests_waiting);
+      var kv = v.kv_cache_usage;
+      if (kv !== null && kv !== undefined && !isNaN(kv)) {
+        var pct = Number(kv) <= 1 ? Number(kv) * 100 : Number(kv);   // a fraction (vLLM's gauge) or already %
+        $("kv-text").textContent = pct.toFixed(1) + " %";
+        $("kv-bar").style.width = Math.min(100, pct) + "%";
+      } else { $("kv-text").textContent = "—"; $("kv-bar").style.width = "0"; }
+      var tps = (v.tokens_per_s || []).filter(function (p) { return p && p.length >= 2; });
+      $("tps-now").textContent = tps.length ? "(now " + num(tps[tps.length - 1][1], 1) + ")" : "";
+      lineChart($("tps-chart"), tps, { label: "tokens per second" });
+
+      var host = (s && s.host) || {};
+      if (host.memory_total_mib) {
+        var used = host.memory_total_mib - (host.memory_available_mib || 0);
+        $("mem-bar").style.width = (100 * used / host.memory_total_mib).toFixed(1) + "%";
+        $("mem-text").textContent = (used / 1024).toFixed(1) + " GiB used of " + (host.memory_total_mib / 1024).toFixed(1) +
+          " GiB (" + ((host.memory_available_mib || 0) / 1024).toFixed(1) + " GiB available)";
+      } else { $("mem-text").textContent = "—"; $("mem-bar").style.width = "0"; }
+
+      var g = $("gpu"); clear(g);
+      if (s._err) g.textContent = "—";
+      else if (!s.gpu || (typeof s.gpu === "object" && !Object.keys(s.gpu).length)) g.appendChild(el("span", { className: "muted", text: "no GPU", "data-testid": "no-gpu" }));
+      else {
+        var dl = el("dl", { className: "kv" });
+        flatten(s.gpu, "").forEach(function (kvp) {
+          dl.appendChild(el("dt", { text: kvp[0].replace(/_/g, " ") }));
+          dl.appendChild(el("dd", { text: kvp[1] }));
+        });
+        g.appendChild(dl);
+      }
+      $("system-updated").textContent = "updated " + new Date().toLocaleTimeString() + " · every 5 s";
+    });
+  }
+
+  /** [[dotted.key, display value], ...] of a nested object (arrays of scalars joined). */
+  function flatten(o, prefix) {
+    var out = [];
+    Object.keys(o || {}).forEach(function (k) {
+      var v = o[k], key = prefix ? prefix + "." + k : k;
+      if (v && typeof v === "object" && !Array.isArray(v)) out = out.concat(flatten(v, key));
+      else if (Array.isArray(v)) out.push([key, v.map(function (x) { return typeof x === "object" ? JSON.stringify(x) : String(x); }).join(", ")]);
+      else out.push([key, v === null || v === undefined ? "—" : typeof v === "number" ? num(v) : String(v)]);
+    });
+    return out;
+  }
+
+  // ------------------------------------------------------------------ Bench & notes
+  function refreshBench() {
+    api("api/bench").then(function (r) {
+      showError($("bench-error"), null);
+      renderBench((r && r.results) || []);
+    }, function (e) { showError($("bench-error"), e); clear($("bench")); clear($("bench-chart")); });
+    api("api/notes").then(function (r) {
+      var box = $("notes");
+      if (r && r.markdown) box.innerHTML = markdown(r.markdown);
+      else { box.innerHTML = ""; box.appendChild(el("p", { className: "muted", "data-testid": "notes-empty", text: "no notes yet" })); }
+    }, function (e) { var box = clear($("notes")); box.appendChild(el("p", { className: "errtext", text: e.message })); });
+  }
+
+  var LABEL_KEYS = ["name", "label", "scenario", "test", "case", "dataset", "config", "concurrency", "max_concurrency", "request_rate"];
+  function renderBench(results) {
+    var box = clear($("bench")), chart = $("bench-chart");
+    if (!Array.isArray(results)) results = [results];
+    if (!results.length) { box.appendChild(el("p", { className: "muted", "data-testid": "bench-empty", text: "no benchmark yet" })); clear(chart); return; }
+    var rows = results.map(function (r) {
+      var m = {}; (typeof r === "object" && r ? flatten(r, "") : [["value", String(r)]]).forEach(function (p) { m[p[0]] = p[1]; }); return { flat: m, raw: r };
+    });
+    var cols = [];
+    rows.forEach(function (r) { Object.keys(r.flat).forEach(function (k) { if (cols.indexOf(k) < 0) cols.push(k); }); });
+    // order: label-ish columns, then ttft/tpot/itl/throughput, then the rest
+    var rank = function (k) {
+      var l = k.toLowerCase();
+      if (LABEL_KEYS.indexOf(l) >= 0) return 0;
+      if (/ttft/.test(l)) return 1; if (/tpot/.test(l)) return 2; if (/itl/.test(l)) return 3;
+      if (/throughput|tok.*\/?s|per_s|rps/.test(l)) return 4;
+      return 5;
+    };
+    cols = cols.map(function (c, i) { return [c, i]; }).sort(function (a, b) { return rank(a[0]) - rank(b[0]) || a[1] - b[1]; }).map(function (x) { return x[0]; });
+    var table = el("table", { className: "grid bench", "data-testid": "bench-table" });
+    table.appendChild(el("thead", null, [el("tr", null, cols.map(function (c) { return el("th", { text: c.replace(/_/g, " ") }); }))]));
+    var tb = el("tbody");
+    rows.forEach(function (r) {
+      tb.appendChild(el("tr", { "data-testid": "bench-row" }, cols.map(function (c) {
+        return el("td", { className: /^[\d,.\-]+$/.test(r.flat[c] || "") ? "numcell" : null, text: r.flat[c] !== undefined ? r.flat[c] : "" });
+      })));
+    });
+    table.appendChild(tb);
+    box.appendChild(el("div", { className: "table-wrap" }, [table]));
+
+    // bar chart: one throughput-like numeric field per result
+    var numericFlat = function (raw) { var m = {}; flattenNum(raw, "", m); return m; };
+    var nums = rows.map(function (r) { return numericFlat(r.raw); });
+    var metric = null, keys = Object.keys(nums[0] || {});
+    nums.forEach(function (n) { Object.keys(n).forEach(function (k) { if (keys.indexOf(k) < 0) keys.push(k); }); });
+    ["output_throughput", "throughput", "tokens_per_s", "tok", "request_throughput", "ttft"].some(function (want) {
+      metric = keys.filter(function (k) { return k.toLowerCase().indexOf(want) >= 0; })[0] || null; return !!metric;
+    });
+    if (!metric) metric = keys.filter(function (k) { return LABEL_KEYS.indexOf(k.toLowerCase()) < 0; })[0] || null;
+    if (!metric) { clear(chart); return; }
+    var bars = rows.map(function (r, i) {
+      var lk = LABEL_KEYS.filter(function (want) { return Object.keys(r.flat).some(function (k) { return k.toLowerCase() === want; }); })[0];
+      var k0 = lk && Object.keys(r.flat).filter(function (k) { return k.toLowerCase() === lk; })[0];
+      var label = k0 ? (/^\d/.test(r.flat[k0]) ? k0.replace(/_/g, " ") + " " : "") + r.flat[k0] : "#" + (i + 1);
+      return { label: label, value: nums[i][metric] };
+    }).filter(function (b) { return typeof b.value === "number" && isFinite(b.value); });
+    barChart(chart, bars, { label: metric.replace(/_/g, " ") });
+  }
+  function flattenNum(o, prefix, out) {
+    if (!o || typeof o !== "object") return;
+    Object.keys(o).forEach(function (k) {
+      var v = o[k], key = prefix ? prefix + "." + k : k;
+      if (typeof v === "number") out[key] = v;
+      else if (v && typeof v === "object" && !Array.isArray(v)) flattenNum(v, key, out);
+    });
+  }
+
+  /** Tiny markdown: escapes all HTML; headings, lists, fenced code, paragraphs, inline code/bold/italic/links. */
+  function markdown(src) {
+    var lines = String(src).replace(/\r\n?/g, "\n").split("\n");
+    var out = [], para = [], list = null, i = 0;
+    var inline = function (s) {
+      var codes = [];
+      s = s.replace(/`([^`]+)`/g, function (_, c) { codes.push(c); return "\u0000" + (codes.length - 1) + "\u0000"; });
+      s = escapeHtml(s)
+        .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
+        .replace(/(^|[^*\w])\*([^*\s][^*]*)\*(?!\w)/g, "$1<em>$2</em>")
+        .replace(/\[([^\]]+)\]\((https?:\/\/[^\s)]+)\)/g, function (_, t, u) { return '<a href="' + u + '" rel="noopener noreferrer">' + t + "</a>"; });
+      return s.replace(/\u0000(\d+)\u0000/g, function (_, n) { return "<code>" + escapeHtml(codes[Number(n)]) + "</code>"; });
+    };
+    var flushPara = function () { if (para.length) { out.push("<p>" + inline(para.join(" ")) + "</p>"); para = []; } };
+    var flushList = function () { if (list) { out.push("<" + list.tag + ">" + list.items.map(function (it) { return "<li>" + inline(it) + "</li>"; }).join("") + "</" + list.tag + ">"); list = null; } };
+    while (i < lines.length) {
+      var line = lines[i], m;
+      if ((m = /^\s*(```|~~~)\s*([\w+-]*)/.exec(line))) {
+        flushPara(); flushList();
+        var fence = m[1], code = [];
+        i++;
+        while (i < lines.length && lines[i].trim().indexOf(fence) !== 0) { code.push(lines[i]); i++; }
+        out.push("<pre><code>" + escapeHtml(code.join("\n")) + "</code></pre>");
+        i++; continue;
+      }
+      if ((m = /^(#{1,6})\s+(.*?)\s*#*\s*$/.exec(line))) {
+        flushPara(); flushList();
+        var lvl = Math.min(6, m[1].length + 1);   // page already has h1/h2
+        out.push("<h" + lvl + ">" + inline(m[2]) + "</h" + lvl + ">");
+        i++; continue;
+      }
+      if ((m = /^\s*([-*+]|\d+[.)])\s+(.*)$/.exec(line))) {
+        flushPara();
+        var tag = /\d/.test(m[1]) ? "ol" : "ul";
+        if (list && list.tag !== tag) flushList();
+        if (!list) list = { tag: tag, items: [] };
+        list.items.push(m[2]);
+        i++; continue;
+      }
+      if (list && /^\s{2,}\S/.test(line)) { list.items[list.items.length - 1] += " " + line.trim(); i++; continue; }
+      if (/^\s*$/.test(line)) { flushPara(); flushList(); i++; continue; }
+      if (/^\s*(---+|\*\*\*+)\s*$/.test(line)) { flushPara(); flushList(); out.push("<hr>"); i++; continue; }
+      if (/^\s{4,}\S/.test(line) && !para.length) {   // indented code block
+        flushList(); var ic = [];
+        while (i < lines.length && (/^\s{4,}/.test(lines[i]) || /^\s*$/.test(lines[i]))) { ic.push(lines[i].replace(/^ {4}/, "")); i++; }
+        out.push("<pre><code>" + escapeHtml(ic.join("\n").replace(/\s+$/, "")) + "</code></pre>");
+        continue;
+      }
+      flushList();
+      para.push(line.trim());
+      i++;
+    }
+    flushPara(); flushList();
+    return out.join("\n");
+  }
+
+  // ------------------------------------------------------------------ wiring
+  function init() {
+    $("job-form").addEventListener("submit", submitJob);
+    $("file-input").addEventListener("change", function () { if (this.files.length) $("url-input").value = ""; });
+    $("url-input").addEventListener("input", function () { if (this.value) $("file-input").value = ""; });
+    var v = $("video");
+    v.addEventListener("timeupdate", function () { highlight(); });
+    v.addEventListener("seeked", function () { highlight(); });
+    $("jobs-refresh").addEventListener("click", refreshJobs);
+    $("jobs-filter").addEventListener("change", refreshJobs);
+    $("bench-refresh").addEventListener("click", refreshBench);
+
+    $("key-button").addEventListener("click", function () { $("key-panel").hidden = !$("key-panel").hidden; $("key-reason").textContent = getKey() ? "An API key is saved." : "No API key saved."; });
+    $("key-close").addEventListener("click", function () { $("key-panel").hidden = true; });
+    $("key-clear").addEventListener("click", function () { setKey(""); $("key-input").value = ""; $("key-reason").textContent = "Key forgotten."; });
+    $("key-form").addEventListener("submit", function (e) {
+      e.preventDefault();
+      setKey($("key-input").value.trim());
+      $("key-input").value = "";
+      $("key-panel").hidden = true;
+      // re-run whatever the current view shows, now with the key
+      if (cur.job) { var id = cur.job.id; if (!TERMINAL[cur.job.status]) follow(id); else if (cur.videoFor) { cur.videoFor = null; renderJob(cur.job); } }
+      showTab(activeTab);
+      probeAuth();
+    });
+
+    window.addEventListener("hashchange", route);
+    route();
+    refreshHealth();
+    setInterval(refreshHealth, 5000);
+    probeAuth();
+  }
+
+  /** Ask for the key up front (instead of after an upload) when the service wants one. */
+  function probeAuth() { api("v1/jobs?limit=1").then(function () {}, function () {}); }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
+})();

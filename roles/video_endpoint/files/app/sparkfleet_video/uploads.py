@@ -1,0 +1,272 @@
+"""Getting the video onto disk with bounded memory: a streamed multipart parser (python-multipart's
+MultipartParser fed from `request.stream()`), a streamed URL download (httpx), and the JSON body; every path
+enforces the size limit while reading, and checks Content-Length first where there is one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import unquote, urlsplit
+
+import httpx
+from fastapi import Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from .errors import ApiError
+
+FIELD_MAX_BYTES = 64 * 1024  # any non-file form field
+FORM_OVERHEAD_BYTES = 1024 * 1024  # multipart framing + fields, on top of the file's limit
+JSON_MAX_BYTES = 1024 * 1024
+BATCH_BYTES = 1024 * 1024  # body bytes handed to the parser thread at once (the most held in memory)
+URL_TIMEOUT_S = 60.0
+FORM_FIELDS = ("prompt", "url", "segment_seconds", "fps", "wait")
+
+
+def too_large(limit: int, what: str = "the video") -> ApiError:
+    mib = limit / (1024 * 1024)
+    return ApiError(413, "too_large", f"{what} is larger than this service's limit of {mib:g} MiB",
+                    "Send a smaller file (re-encode or cut it: ffmpeg -i in -vf scale=-2:720 -c:v libx264 out.mp4), "
+                    "or ask the operator to raise SPARKFLEET_VIDEO_MAX_UPLOAD_MB.")
+
+
+def safe_name(name: str | None, default: str = "video") -> str:
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()
+    return name[:200] or default
+
+
+def content_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", "Content-Length is not a number", "Send a valid Content-Length.") from exc
+    return value
+
+
+@dataclass
+class Received:
+    fields: dict[str, str] = field(default_factory=dict)
+    file_path: Path | None = None
+    file_name: str | None = None
+    file_bytes: int = 0
+    file_named: bool = False
+
+
+class _FormSink:
+    """python-multipart callbacks: file part -> disk, other parts -> small strings (bounded)."""
+
+    def __init__(self, dest: Path, max_file_bytes: int) -> None:
+        self.dest = dest
+        self.max_file_bytes = max_file_bytes
+        self.result = Received()
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+        self._headers: dict[str, bytes] = {}
+        self._name: str | None = None
+        self._is_file = False
+        self._buf = bytearray()
+        self._fh: IO[bytes] | None = None
+
+    def on_part_begin(self) -> None:
+        self._headers = {}
+        self._name = None
+        self._is_file = False
+        self._buf = bytearray()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[bytes(self._header_field).decode("latin-1").lower()] = bytes(self._header_value)
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+
+    def on_headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get("content-disposition", b""))
+        name = params.get(b"name")
+        self._name = name.decode("utf-8", "replace") if name is not None else None
+        filename = params.get(b"filename")
+        self._is_file = self._name == "file"
+        if self._is_file:
+            if self.result.file_path is not None:
+                raise ApiError(422, "invalid_request", "more than one file part in the form",
+                               "Send exactly one video in the field named file.")
+            self.result.file_named = bool(filename)
+            self.result.file_name = safe_name(filename.decode("utf-8", "replace") if filename else None)
+            self.result.file_path = self.dest
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = self.dest.open("wb")
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._is_file and self._fh is not None:
+            self.result.file_bytes += end - start
+            if self.result.file_bytes > self.max_file_bytes:
+                raise too_large(self.max_file_bytes)
+            self._fh.write(data[start:end])
+        elif self._name in FORM_FIELDS:
+            self._buf += data[start:end]
+            if len(self._buf) > FIELD_MAX_BYTES:
+                raise ApiError(422, "invalid_request", f"form field {self._name} is longer than {FIELD_MAX_BYTES} "
+                               "bytes", "Keep prompt within 4000 characters.")
+        # other fields are ignored and not kept
+
+    def on_part_end(self) -> None:
+        if self._is_file and self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        elif self._name in FORM_FIELDS:
+            self.result.fields[self._name] = bytes(self._buf).decode("utf-8", "replace")
+        self._buf = bytearray()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+async def receive_multipart(request: Request, dest: Path, max_file_bytes: int) -> Received:
+    """Stream a multipart/form-data body: the `file` part goes to `dest` as it arrives, never whole in memory."""
+    _, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise ApiError(400, "bad_request", "multipart/form-data without a boundary",
+                       "Let your HTTP client build the form (curl -F file=@clip.mp4 -F prompt=...).")
+    length = content_length(request)
+    if length is not None and length > max_file_bytes + FORM_OVERHEAD_BYTES:
+        raise too_large(max_file_bytes)
+    sink = _FormSink(dest, max_file_bytes)
+    callbacks = {name: getattr(sink, name) for name in (
+        "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
+        "on_part_data", "on_part_end")}
+    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    pending = bytearray()
+    total = 0
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > max_file_bytes + FORM_OVERHEAD_BYTES:
+                raise too_large(max_file_bytes)
+            pending += chunk
+            if len(pending) >= BATCH_BYTES:
+                await asyncio.to_thread(_feed, parser, bytes(pending))
+                pending = bytearray()
+        if pending:
+            await asyncio.to_thread(_feed, parser, bytes(pending))
+        parser.finalize()
+    except ApiError:
+        sink.close()
+        dest.unlink(missing_ok=True)
+        raise
+    except Exception as exc:  # malformed multipart, client went away
+        sink.close()
+        dest.unlink(missing_ok=True)
+        raise ApiError(400, "bad_request", f"the multipart body could not be read ({type(exc).__name__})",
+                       "Let your HTTP client build the form (curl -F file=@clip.mp4 -F prompt=...).") from exc
+    sink.close()
+    result = sink.result
+    if result.file_path is not None and result.file_bytes == 0 and not result.file_named:
+        # a form's file input left empty (no filename, no bytes): the same as no file
+        dest.unlink(missing_ok=True)
+        result.file_path = None
+    return result
+
+
+def _feed(parser: MultipartParser, data: bytes) -> None:
+    parser.write(data)
+
+
+async def receive_json(request: Request) -> dict:
+    length = content_length(request)
+    if length is not None and length > JSON_MAX_BYTES:
+        raise too_large(JSON_MAX_BYTES, "the JSON body")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > JSON_MAX_BYTES:
+            raise too_large(JSON_MAX_BYTES, "the JSON body")
+    try:
+        data = json.loads(bytes(body) or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(422, "invalid_request", f"the body is not valid JSON ({exc})",
+                       'Send e.g. {"url": "https://.../clip.mp4", "prompt": "Describe the video"}.') from exc
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_request", "the JSON body must be an object",
+                       'Send e.g. {"url": "https://.../clip.mp4", "prompt": "Describe the video"}.')
+    return data
+
+
+def check_url(url: str, allowed_hosts: tuple[str, ...] = ("*",)) -> str:
+    """A well-formed http(s) URL to a host this service may fetch from (SPARKFLEET_VIDEO_URL_HOSTS)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an invalid port or IPv6 literal
+        host = None
+    if host is None or parts.scheme not in ("http", "https") or any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise ApiError(422, "invalid_request", "url must be an http:// or https:// URL",
+                       "Give a direct link to the video file, or upload it as the file field.")
+    if not allowed_hosts:
+        raise ApiError(403, "url_sources_off", "fetching videos from URLs is off on this host",
+                       "Upload the file instead, or allow hosts with video_endpoint_url_hosts (sparkfleet).")
+    if "*" not in allowed_hosts and host.lower() not in allowed_hosts:
+        raise ApiError(403, "url_host_not_allowed", f"this service may not fetch from {host}",
+                       f"Allowed hosts: {', '.join(allowed_hosts)}. Upload the file instead, or add the host to "
+                       "video_endpoint_url_hosts.")
+    return url
+
+
+def url_name(url: str) -> str:
+    try:
+        return safe_name(unquote(urlsplit(url).path.rsplit("/", 1)[-1]))
+    except ValueError:
+        return "video"
+
+
+async def fetch_url(url: str, dest: Path, max_bytes: int, allowed_hosts: tuple[str, ...] = ("*",)) -> int:
+    """Download `url` to `dest` under the size limit; 413 too_large, 422 url_unreachable."""
+    check_url(url, allowed_hosts)
+
+    async def check_redirect(request: httpx.Request) -> None:  # a redirect must stay on allowed hosts too
+        check_url(str(request.url), allowed_hosts)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    try:
+        async with httpx.AsyncClient(follow_redirects=True, max_redirects=5,
+                                     event_hooks={"request": [check_redirect]},
+                                     timeout=httpx.Timeout(URL_TIMEOUT_S, connect=10.0)) as client, \
+                client.stream("GET", url) as resp:
+            if resp.status_code != 200:
+                raise ApiError(422, "url_unreachable", f"fetching the url answered HTTP {resp.status_code}",
+                               "Check that the URL is a direct, public link to the video file.")
+            declared = resp.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise too_large(max_bytes)
+            with dest.open("wb") as fh:
+                async for chunk in resp.aiter_bytes():
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise too_large(max_bytes)
+                    fh.write(chunk)
+    except ApiError:
+        dest.unlink(missing_ok=True)
+        raise
+    except (httpx.InvalidURL, ValueError) as exc:  # bad host name (IDNA), control characters, ...
+        dest.unlink(missing_ok=True)
+        raise ApiError(422, "invalid_request", f"url is not a valid URL ({exc})"[:300],
+                       "Give a direct http(s) link to the video file.") from exc
+    except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
+        dest.unlink(missing_ok=True)
+        raise ApiError(422, "url_unreachable", f"the url could not be fetched ({type(exc).__name__})",
+                       "Check that the URL is reachable from the Spark and points at the video file.") from exc
+    return written

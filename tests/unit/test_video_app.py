@@ -1,0 +1,516 @@
+"""The video endpoint (roles/video_endpoint/files/app): real HTTP handling through FastAPI's TestClient, real
+ffprobe/ffmpeg on real test videos, a real SQLite store, and a real "vLLM down" (a closed loopback port).
+
+The full job flow against a real vLLM runs only when SPARKFLEET_VIDEO_E2E_VLLM_URL points at one (e.g. the
+lab's CPU vLLM serving the tiny Qwen3-VL) and SPARKFLEET_VIDEO_E2E_MEDIA_DIR is its --allowed-local-media-path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+APP_DIR = Path(__file__).resolve().parents[2] / "roles" / "video_endpoint" / "files" / "app"
+sys.path.insert(0, str(APP_DIR))
+
+fastapi = pytest.importorskip("fastapi")
+pytest.importorskip("python_multipart")
+pytest.importorskip("prometheus_client")
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sparkfleet_video.app import create_app, sse  # noqa: E402
+from sparkfleet_video.config import Settings  # noqa: E402
+from sparkfleet_video.jobs import new_job, now_iso, summary_budgets, summary_prompt  # noqa: E402
+from sparkfleet_video.media import plan_segments  # noqa: E402
+from sparkfleet_video.store import Store  # noqa: E402
+from sparkfleet_video.vllm import TokenRate, parse_prometheus, sample_from_metrics  # noqa: E402
+
+needs_ffmpeg = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
+                                  reason="ffmpeg is not installed (apt-get install ffmpeg)")
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: a real 'vLLM is down'."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, Path]:
+    if not (shutil.which("ffmpeg") and shutil.which("ffprobe")):
+        pytest.skip("ffmpeg is not installed")
+    from sparkfleet.lab.test_media import make_image, make_truncated, make_video
+
+    folder = tmp_path_factory.mktemp("media")
+    clip = make_video(folder / "clip.mp4", seconds=3)
+    files = {"clip": clip, "webm": make_video(folder / "clip.webm", seconds=2),
+             "png": make_image(folder / "still.png"),
+             "truncated": make_truncated(clip, folder / "truncated.mp4")}
+    (folder / "empty.mp4").write_bytes(b"")
+    files["empty"] = folder / "empty.mp4"
+    (folder / "notes.txt").write_text("this is not a video\n" * 50)
+    files["text"] = folder / "notes.txt"
+    return files
+
+
+def settings_for(tmp_path: Path, **env: str) -> Settings:
+    base = {"SPARKFLEET_VIDEO_VLLM_URL": f"http://127.0.0.1:{closed_port()}",
+            "SPARKFLEET_VIDEO_DATA_DIR": str(tmp_path / "data"),
+            "SPARKFLEET_VIDEO_MEDIA_DIR": str(tmp_path / "media"),
+            "SPARKFLEET_VIDEO_BENCH_DIR": str(tmp_path / "bench"),
+            "SPARKFLEET_VIDEO_NOTES_FILE": str(tmp_path / "NOTES.md"),
+            "SPARKFLEET_VIDEO_URL_HOSTS": "127.0.0.1"}
+    base.update({f"SPARKFLEET_VIDEO_{k.upper()}": v for k, v in env.items()})
+    return Settings.from_env(base)
+
+
+@pytest.fixture
+def client(tmp_path):
+    with TestClient(create_app(settings_for(tmp_path))) as test_client:
+        yield test_client
+
+
+def upload(client: TestClient, path: Path | None, **fields):
+    data = {"prompt": "Describe the video", **fields}
+    files = {"file": (path.name, path.read_bytes(), "video/mp4")} if path is not None else None
+    return client.post("/v1/jobs", data=data, files=files)
+
+
+def assert_error(resp, status: int, code: str) -> dict:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert "Traceback" not in resp.text
+    return body["error"]
+
+
+def stored_job(job_id: str, status: str = "done", segments: list[dict] | None = None, **extra) -> dict:
+    job = new_job(job_id, "Describe", {"kind": "upload", "name": "clip.mp4"}, {"segment_seconds": 2, "fps": 2},
+                  {"container": "mov,mp4", "codec": "h264", "duration_s": 3.0, "width": 160, "height": 120,
+                   "size_bytes": 100}, 0.05)
+    job["status"] = status
+    job["segments"] = segments or []
+    job.update(extra)
+    return job
+
+
+def put_job(settings: Settings, job: dict, upload_path: Path | None = None) -> None:
+    store = Store(settings.db_path)
+    asyncio.run(store.put(job, str(upload_path) if upload_path else None))
+    store.close()
+
+
+# --- pure logic ---
+
+@pytest.mark.parametrize(("duration", "seconds", "expected"), [
+    (25.0, 10, [(0.0, 10.0), (10.0, 20.0), (20.0, 25.0)]),
+    (20.5, 10, [(0.0, 10.0), (10.0, 20.5)]),  # a 0.5 s tail is merged into the previous segment
+    (21.0, 10, [(0.0, 10.0), (10.0, 20.0), (20.0, 21.0)]),
+    (5.0, 10, [(0.0, 5.0)]),
+    (0.4, 10, [(0.0, 0.4)]),  # a video shorter than 1 s is still one segment
+    (30.0, 10, [(0.0, 10.0), (10.0, 20.0), (20.0, 30.0)]),
+    (0.0, 10, []),
+])
+def test_plan_segments(duration, seconds, expected):
+    assert plan_segments(duration, seconds) == expected
+
+
+def test_summary_prompt_has_times_texts_and_request_and_fits_a_budget():
+    segs = [{"start_s": 0.0, "end_s": 10.0, "status": "done", "text": "a red ball\nrolls"},
+            {"start_s": 10.0, "end_s": 20.0, "status": "failed", "text": None},
+            {"start_s": 20.0, "end_s": 25.0, "status": "done", "text": "x" * 5000}]
+    text = summary_prompt("What moves?", segs, budget_chars=1000)
+    assert "What moves?" in text
+    assert "[0.0s - 10.0s] a red ball rolls" in text
+    assert "10.0s - 20.0s" not in text  # failed segments are left out
+    assert "[20.0s - 25.0s] xxx" in text
+    assert "x" * 501 not in text  # each text cut to its share of the budget
+    assert text.index("0.0s - 10.0s") < text.index("20.0s - 25.0s")
+
+
+def test_summary_budget_follows_the_models_context():
+    assert summary_budgets(None, 256) == [48000, 16000, 4800]
+    small = summary_budgets(2048, 24)
+    assert small[0] < 2048 * 1.5 and small[0] > small[1] > small[2]
+    assert summary_budgets(262144, 256)[0] == 48000
+
+
+def test_prometheus_parsing_and_token_rate():
+    text = ('# HELP vllm:num_requests_running x\nvllm:num_requests_running{model_name="m",engine="0"} 2.0\n'
+            'vllm:num_requests_running{model_name="m",engine="1"} 1.0\nvllm:num_requests_waiting{model_name="m"} 0.0\n'
+            'vllm:kv_cache_usage_perc{model_name="m"} 0.25\nvllm:generation_tokens_total{model_name="m"} 1500.0\n')
+    assert parse_prometheus(text)["vllm:num_requests_running"] == 3.0
+    sample = sample_from_metrics(text)
+    assert (sample.requests_running, sample.requests_waiting, sample.kv_cache_usage) == (3.0, 0.0, 0.25)
+    rate = TokenRate()
+    rate.add(100.0, 1000.0)
+    rate.add(105.0, 1500.0)
+    rate.add(110.0, 20.0)  # vLLM restarted: the counter starts again
+    assert [p[1] for p in rate.points] == [100.0, 4.0]
+
+
+def test_sse_framing():
+    frame = sse("progress", {"id": "j_1", "text": "two\nlines"}).decode()
+    assert frame.startswith("event: progress\ndata: {")
+    assert frame.endswith("}\n\n")
+    assert frame.count("\n") == 3  # the JSON stays on one data: line
+
+
+# --- the service with vLLM down ---
+
+def test_health_says_vllm_down_and_metrics_are_served(client):
+    resp = client.get("/health")
+    assert resp.status_code == 200
+    assert resp.json() == {"status": "ok", "vllm": {"state": "down", "model": None}}
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    for name in ("sparkfleet_video_http_requests_total", "sparkfleet_video_jobs", "sparkfleet_video_queue_depth",
+                 "sparkfleet_video_http_request_duration_seconds"):
+        assert name in metrics.text
+    assert 'route="/health"' in metrics.text
+
+
+@needs_ffmpeg
+def test_submit_while_vllm_down_is_503_with_retry_after(client, media, tmp_path):
+    resp = upload(client, media["clip"])
+    err = assert_error(resp, 503, "vllm_unavailable")
+    assert resp.headers["retry-after"] == "15"
+    assert "down" in err["message"]
+    assert client.get("/v1/jobs").json() == {"jobs": []}
+    assert list((tmp_path / "data" / "uploads").iterdir()) == []  # the upload was not kept
+    assert 'code="vllm_unavailable"' in client.get("/metrics").text
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize(("name", "status", "code"), [
+    ("empty", 400, "empty_file"),
+    ("png", 415, "not_a_video"),
+    ("text", 415, "not_a_video"),
+    ("truncated", 422, "unreadable_video"),
+])
+def test_bad_files_get_their_4xx_before_vllm_is_asked(client, media, name, status, code):
+    err = assert_error(upload(client, media[name]), status, code)
+    assert err["hint"]
+    assert str(media[name].parent) not in err["message"]  # no server paths in messages
+
+
+@needs_ffmpeg
+def test_truncated_mp4_names_ffprobes_reason(client, media):
+    err = assert_error(upload(client, media["truncated"]), 422, "unreadable_video")
+    assert "moov atom not found" in err["message"]
+
+
+@needs_ffmpeg
+def test_over_the_size_limit_is_413(tmp_path, media):
+    with TestClient(create_app(settings_for(tmp_path, max_upload_mb="0.01"))) as client:  # 10 KiB
+        err = assert_error(upload(client, media["clip"]), 413, "too_large")
+        assert "MiB" in err["message"]
+        # streamed without a Content-Length: the limit holds while reading
+        body = (b"--b\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nhi\r\n--b\r\n"
+                b"Content-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\n"
+                + b"\0" * 3_000_000 + b"\r\n--b--\r\n")
+
+        def chunks():
+            for i in range(0, len(body), 65536):
+                yield body[i:i + 65536]
+
+        resp = client.post("/v1/jobs", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"})
+        assert_error(resp, 413, "too_large")
+        assert list((tmp_path / "data" / "uploads").iterdir()) == []
+
+
+@needs_ffmpeg
+def test_too_long_is_422(tmp_path, media):
+    with TestClient(create_app(settings_for(tmp_path, max_duration_s="1"))) as client:
+        err = assert_error(upload(client, media["clip"]), 422, "too_long")
+        assert "3.0 s" in err["message"]
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize(("fields", "fragment"), [
+    ({"prompt": ""}, "prompt"),
+    ({"prompt": "   "}, "prompt"),
+    ({"prompt": "x" * 4001}, "prompt"),
+    ({"segment_seconds": "1"}, "segment_seconds"),
+    ({"segment_seconds": "abc"}, "segment_seconds"),
+    ({"segment_seconds": "nan"}, "segment_seconds"),
+    ({"fps": "9"}, "fps"),
+    ({"wait": "maybe"}, "wait"),
+])
+def test_bad_fields_are_422_invalid_request(client, media, fields, fragment):
+    err = assert_error(upload(client, media["clip"], **fields), 422, "invalid_request")
+    assert fragment in err["message"]
+
+
+def test_missing_prompt_missing_file_and_wrong_content_types(client):
+    err = assert_error(client.post("/v1/jobs", files={"file": ("a.mp4", b"1234", "video/mp4")}), 422,
+                       "invalid_request")
+    assert "prompt" in err["message"]
+    err = assert_error(client.post("/v1/jobs", data={"prompt": "hi"}, files={"x": ("a", b"", "text/plain")}), 422,
+                       "invalid_request")
+    assert "file" in err["message"]
+    assert_error(client.post("/v1/jobs", content=b"hello", headers={"content-type": "text/plain"}), 415,
+                 "unsupported_media_type")
+    assert_error(client.post("/v1/jobs"), 415, "unsupported_media_type")
+    assert "url" in assert_error(client.post("/v1/jobs", json={"prompt": "hi"}), 422, "invalid_request")["message"]
+    assert "http" in assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": "ftp://x/a.mp4"}), 422,
+                                  "invalid_request")["message"]
+    assert_error(client.post("/v1/jobs", content=b"{not json", headers={"content-type": "application/json"}), 422,
+                 "invalid_request")
+    assert_error(client.post("/v1/jobs", json=[1, 2]), 422, "invalid_request")
+    assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": f"http://127.0.0.1:{closed_port()}/a.mp4"}),
+                 422, "url_unreachable")
+    assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": "http://[::1/a.mp4"}), 422, "invalid_request")
+    assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": "http://ex\u00a7\u00b8.com/a.mp4"}), 403,
+                 "url_host_not_allowed")
+    resp = client.request("OPTIONS", "/v1/jobs")
+    assert_error(resp, 405, "method_not_allowed")
+    assert set(resp.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    assert_error(client.get("/v1/jobs?limit=0"), 422, "invalid_request")
+    assert_error(client.get("/v1/jobs?status=bogus"), 422, "invalid_request")
+    assert_error(client.get("/v1/jobs/j_nope"), 404, "not_found")
+    assert_error(client.delete("/v1/jobs/j_nope"), 404, "not_found")
+    assert_error(client.get("/v1/nothing-here"), 404, "not_found")
+
+
+@needs_ffmpeg
+def test_url_sources_are_off_unless_hosts_are_allowed(tmp_path):
+    with TestClient(create_app(settings_for(tmp_path, url_hosts=""))) as off:
+        assert_error(off.post("/v1/jobs", json={"prompt": "hi", "url": "http://127.0.0.1:9/a.mp4"}), 403,
+                     "url_sources_off")
+    with TestClient(create_app(settings_for(tmp_path, url_hosts="videos.lan"))) as some:
+        body = assert_error(some.post("/v1/jobs", json={"prompt": "hi", "url": "http://127.0.0.1:9/a.mp4"}), 403,
+                            "url_host_not_allowed")
+        assert "videos.lan" in body["hint"]
+
+
+def test_url_source_is_fetched_and_probed(client, media, tmp_path):
+    """A real HTTP server on loopback serves the files; the checks are the same as for uploads."""
+    import http.server
+    import threading
+    from functools import partial
+
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(media["clip"].parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": f"{base}/still.png"}), 415, "not_a_video")
+        assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": f"{base}/missing.mp4"}), 422,
+                     "url_unreachable")
+        resp = client.post("/v1/jobs", json={"prompt": "hi", "url": f"{base}/clip.mp4"})
+        assert_error(resp, 503, "vllm_unavailable")  # probed fine; only vLLM is missing
+    finally:
+        server.shutdown()
+
+
+def test_store_survives_a_restart_and_lists_newest_first(tmp_path):
+    settings = settings_for(tmp_path)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/jobs").json() == {"jobs": []}
+    put_job(settings, stored_job("j_old", created_at="2024-01-01T00:00:00.000Z", summary="old"))
+    put_job(settings, stored_job("j_new", status="failed", summary=None))
+    with TestClient(create_app(settings)) as client:
+        jobs = client.get("/v1/jobs").json()["jobs"]
+        assert [j["id"] for j in jobs] == ["j_new", "j_old"]
+        assert client.get("/v1/jobs/j_old").json()["summary"] == "old"
+        assert [j["id"] for j in client.get("/v1/jobs?status=failed").json()["jobs"]] == ["j_new"]
+        assert client.delete("/v1/jobs/j_old").status_code == 204
+    with TestClient(create_app(settings)) as client:
+        assert_error(client.get("/v1/jobs/j_old"), 404, "not_found")
+
+
+@needs_ffmpeg
+def test_unfinished_job_resumes_at_start_and_fails_clearly_without_vllm(tmp_path, media):
+    """A job left 'running' by a restart is picked up again; its finished segment is kept; with vLLM gone for
+    good the job fails with vllm_unavailable."""
+    settings = settings_for(tmp_path)
+    upload_dir = settings.uploads_dir / "j_resume"
+    upload_dir.mkdir(parents=True)
+    shutil.copy(media["clip"], upload_dir / "source")
+    done = {"index": 0, "start_s": 0.0, "end_s": 2.0, "status": "done", "text": "first",
+            "usage": {"prompt_tokens": 10, "completion_tokens": 3}, "seconds": 0.1, "attempts": 1, "error": None}
+    running = {"index": 1, "start_s": 2.0, "end_s": 3.0, "status": "running", "text": None,
+               "usage": {"prompt_tokens": 0, "completion_tokens": 0}, "seconds": None, "attempts": 0, "error": None}
+    put_job(settings, stored_job("j_resume", status="running", segments=[done, running]), upload_dir / "source")
+    app = create_app(settings)
+    app.state.manager.retry_wait_s = 0.3
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 20
+        while (job := client.get("/v1/jobs/j_resume").json())["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "vllm_unavailable"
+    assert job["segments"][0] == done
+
+
+def test_api_key_is_enforced_on_v1_and_api_only(tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text("s3cret\n")
+    with TestClient(create_app(settings_for(tmp_path, api_key_file=str(key_file)))) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/metrics").status_code == 200
+        assert client.get("/openapi.json").status_code == 200
+        for path in ("/v1/jobs", "/api/system", "/api/bench", "/api/notes"):
+            assert_error(client.get(path), 401, "unauthorized")
+            assert_error(client.get(path, headers={"X-API-Key": "wrong"}), 401, "unauthorized")
+            assert client.get(path, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert_error(client.post("/v1/jobs", json={"prompt": "x"}), 401, "unauthorized")
+        assert client.get("/v1/jobs?api_key=s3cret").status_code == 200  # for <video src> and EventSource
+    key_file.write_text("")
+    with TestClient(create_app(settings_for(tmp_path, api_key_file=str(key_file)))) as client:
+        assert client.get("/v1/jobs").status_code == 200  # an empty key file: no key needed
+
+
+def test_events_stream_a_finished_job_then_end(tmp_path):
+    settings = settings_for(tmp_path)
+    put_job(settings, stored_job("j_sse", summary="all done"))
+    with TestClient(create_app(settings)) as client, client.stream("GET", "/v1/jobs/j_sse/events") as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        body = "".join(resp.iter_text())
+    frames = [f for f in body.split("\n\n") if f]
+    assert [f.split("\n")[0] for f in frames] == ["event: progress", "event: end"]
+    assert json.loads(frames[0].split("\n")[1].removeprefix("data: "))["summary"] == "all done"
+    assert json.loads(frames[1].split("\n")[1].removeprefix("data: "))["status"] == "done"
+
+
+@needs_ffmpeg
+def test_video_is_served_with_ranges_until_retention_removes_it(tmp_path, media):
+    settings = settings_for(tmp_path, retention_hours="1")
+    upload_dir = settings.uploads_dir / "j_ret"
+    upload_dir.mkdir(parents=True)
+    shutil.copy(media["clip"], upload_dir / "source")
+    seg_dir = settings.media_dir / "j_ret"
+    seg_dir.mkdir(parents=True)
+    (seg_dir / "seg-0.mp4").write_bytes(b"x")
+    recent = (datetime.now(UTC) - timedelta(minutes=30)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    put_job(settings, stored_job("j_ret", summary="kept", created_at=recent, updated_at=recent), upload_dir / "source")
+    put_job(settings, stored_job("j_fresh", summary="new"), None)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        full = client.get("/v1/jobs/j_ret/video")  # 30 minutes old, 1 hour retention: still there
+        assert full.status_code == 200
+        assert full.content == media["clip"].read_bytes()
+        part = client.get("/v1/jobs/j_ret/video", headers={"Range": "bytes=0-99"})
+        assert part.status_code == 206
+        assert len(part.content) == 100
+        later = datetime.now(UTC) + timedelta(minutes=45)
+        assert client.portal.call(app.state.manager.cleanup_once, later) == ["j_ret"]
+        assert not upload_dir.exists()
+        assert not seg_dir.exists()
+        assert_error(client.get("/v1/jobs/j_ret/video"), 410, "expired")
+        assert client.get("/v1/jobs/j_ret").json()["summary"] == "kept"  # results stay
+        assert client.portal.call(app.state.manager.cleanup_once, later) == []  # once only
+        assert_error(client.get("/v1/jobs/j_fresh/video"), 410, "expired")  # no upload on disk
+        orphan = settings.uploads_dir / "j_orphan"  # an upload the service died in the middle of
+        orphan.mkdir()
+        client.portal.call(app.state.manager.cleanup_once, later)
+        assert orphan.exists()  # too young to be sure
+        client.portal.call(app.state.manager.cleanup_once, later + timedelta(hours=2))
+        assert not orphan.exists()
+
+
+def test_system_bench_and_notes(tmp_path):
+    settings = settings_for(tmp_path)
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "old.json").write_text(json.dumps({"output_throughput": 1.0}))
+    os.utime(bench / "old.json", (time.time() - 100, time.time() - 100))
+    (bench / "new.json").write_text(json.dumps({"output_throughput": 2.0}))
+    (bench / "broken.json").write_text("{")
+    os.utime(bench / "broken.json", (time.time() - 200, time.time() - 200))
+    with TestClient(create_app(settings)) as client:
+        system = client.get("/api/system").json()
+        assert system["vllm"]["state"] == "down"
+        assert system["vllm"]["tokens_per_s"] == []
+        assert system["host"]["memory_total_mib"] > 0
+        assert "gpu" in system
+        results = client.get("/api/bench").json()["results"]
+        assert [r["file"] for r in results] == ["new.json", "old.json", "broken.json"]
+        assert results[0]["result"] == {"output_throughput": 2.0}
+        assert results[2]["error"]
+        assert client.get("/api/notes").json() == {"markdown": None}
+        (tmp_path / "NOTES.md").write_text("# host\n")
+        assert client.get("/api/notes").json() == {"markdown": "# host\n"}
+
+
+def test_openapi_documents_every_route(client):
+    spec = client.get("/openapi.json").json()
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            assert op.get("summary"), (method, path)
+    body = spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]
+    assert set(body) == {"multipart/form-data", "application/json"}
+    assert "413" in spec["paths"]["/v1/jobs"]["post"]["responses"]
+    assert client.get("/").status_code == 200  # the dashboard
+
+
+# --- the whole flow against a real vLLM (opt-in) ---
+
+E2E_URL = os.environ.get("SPARKFLEET_VIDEO_E2E_VLLM_URL")
+
+
+@pytest.mark.skipif(not E2E_URL, reason="set SPARKFLEET_VIDEO_E2E_VLLM_URL (and _E2E_MEDIA_DIR) to a running vLLM")
+@needs_ffmpeg
+def test_real_vllm_job_flow(tmp_path):
+    from sparkfleet.lab.test_media import make_video
+
+    media_dir = Path(os.environ.get("SPARKFLEET_VIDEO_E2E_MEDIA_DIR", "/tmp/media")) / f"test-{os.getpid()}"
+    video = make_video(tmp_path / "five.mp4", seconds=5.0, size=(320, 240))
+    settings = settings_for(tmp_path, vllm_url=E2E_URL, media_dir=str(media_dir), max_tokens="24")
+    try:
+        with TestClient(create_app(settings)) as client:
+            assert client.get("/health").json()["vllm"]["state"] == "ready"
+            resp = upload(client, video, segment_seconds="2", fps="2", wait="true")
+            assert resp.status_code == 200, resp.text
+            job = resp.json()
+            assert job["status"] == "done", job
+            assert [(s["start_s"], s["end_s"]) for s in job["segments"]] == [(0.0, 2.0), (2.0, 4.0), (4.0, 5.0)]
+            assert all(s["status"] == "done" and s["text"] for s in job["segments"])
+            assert job["summary"]
+            assert job["usage"]["completion_tokens"] > 0
+            assert job["timings"]["analysis_s"] > 0
+            assert oct((media_dir / job["id"] / "seg-0.mp4").stat().st_mode & 0o777) == "0o644"
+            system = client.get("/api/system").json()
+            assert system["vllm"]["state"] == "ready"
+            assert 'kind="segment",outcome="ok"' in client.get("/metrics").text
+
+            # a long job: progress events arrive; DELETE cancels it and removes its files and record
+            long_video = make_video(tmp_path / "long.mp4", seconds=60.0)
+            job = upload(client, long_video, segment_seconds="2").json()
+            assert job["status"] in ("queued", "running")
+            with client.stream("GET", f"/v1/jobs/{job['id']}/events") as events:
+                frames = []
+                for line in events.iter_lines():
+                    if line.startswith("data: "):
+                        frames.append(json.loads(line.removeprefix("data: ")))
+                    if len(frames) >= 3:
+                        break
+            assert frames[-1]["progress"]["segments_total"] == 30
+            assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
+            assert_error(client.get(f"/v1/jobs/{job['id']}"), 404, "not_found")
+            assert not (media_dir / job["id"]).exists()
+            assert not (settings.uploads_dir / job["id"]).exists()
+            print(json.dumps({k: job[k] for k in ("progress", "usage", "timings")}),
+                  [(s["seconds"], s["usage"]) for s in job["segments"]])
+    finally:
+        shutil.rmtree(media_dir, ignore_errors=True)
+
+
+def test_now_iso_sorts_as_text():
+    a = now_iso()
+    time.sleep(0.002)
+    assert now_iso() > a
