@@ -34,3 +34,8 @@ def run_sparkfleet(*args: str, cwd: Path | None = None, timeout: float = 600, en
     proc = subprocess.run([*SPARKFLEET, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def on_host(served: dict, *command: str) -> subprocess.CompletedProcess:
+    """Run a command on a lab host (through the container engine, as root)."""
+    return subprocess.run(["docker", "exec", served["container"], *command], capture_output=True, text=True)

@@ -277,7 +277,7 @@ UP_PHASES = [("doctor", {"check": True}), ("serve", {})]
 @click.option("--limit", help="Only these hosts or groups (Ansible pattern).")
 @click.option("--model", help="A model from `sparkfleet models` (default: the profile's).")
 def up(settings: Settings, out: Output, limit: str | None, model: str | None) -> int:
-    """Provision the hosts, phase by phase: doctor, then vLLM serving the model under systemd.
+    """Provision the hosts, phase by phase: doctor, then the model, vLLM and the video endpoint under systemd.
 
     Stops at the first phase that fails; a second run changes nothing.
     """
@@ -288,12 +288,15 @@ def up(settings: Settings, out: Output, limit: str | None, model: str | None) ->
     if model:
         catalog.check(model)
         extravars["sparkfleet_model"] = model
-    phases, texts = [], []
+    phases, texts, warnings = [], [], []
     code = ExitCode.OK
     for playbook, options in UP_PHASES:
         result = run(settings, out, playbook, limit, extravars=extravars, **options)
         data = result.to_dict()
         code = result.exit_code
+        # Roles publish warnings a person must see (an endpoint open to the network, ...) in the run's stats.
+        for host, messages in (result.data.get("sparkfleet_warnings") or {}).items():
+            warnings += [f"{host}: {message}" for message in messages]
         if playbook == "doctor" and code == ExitCode.OK:
             errors = [f"{host}: {c['id']}: {c['message']}" for host, report in
                       (result.data.get("sparkfleet_preflight") or {}).items()
@@ -306,7 +309,8 @@ def up(settings: Settings, out: Output, limit: str | None, model: str | None) ->
         if code != ExitCode.OK:
             break
     changed = any(p["run"]["changed"] for p in phases if p["phase"] != "doctor")
-    out.success({"phases": phases, "changed": changed}, "\n".join(texts), exit_code=code)
+    texts += [click.style(f"WARNING: {warning}", fg="yellow", bold=True) for warning in warnings]
+    out.success({"phases": phases, "changed": changed, "warnings": warnings}, "\n".join(texts), exit_code=code)
     return code
 
 

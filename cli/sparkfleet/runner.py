@@ -123,8 +123,9 @@ class _Translator:
         message = None
         if status in ("failed", "unreachable", "ignored"):
             message = str(res.get("msg", ""))
-            if res.get("module_stderr"):  # what the command itself said, e.g. sudo's refusal
-                message += f" ({str(res['module_stderr']).strip()})"
+            detail = res.get("module_stderr") or res.get("stderr")  # what the command itself said
+            if detail:
+                message += f" ({str(detail).strip()[-400:]})"
             message = message[:_MESSAGE_LIMIT]
         event = HostResult(host=data.get("host", ""), task=data.get("task", ""), status=status, message=message)
         if status in ("failed", "unreachable"):

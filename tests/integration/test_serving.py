@@ -1,7 +1,8 @@
 """The serving stack for real on a Debian 12 lab host: vLLM's CPU build serving the tiny Qwen3-VL under systemd.
 
-One host is provisioned once for the module (`sparkfleet up`, about two minutes from a bare host); the tests then
-probe it through real HTTP, systemd and the CLI. The flag-change test restarts the service and runs last.
+One host is provisioned once for the session (the `served` fixture: `sparkfleet up`, about two minutes from a bare
+host); the tests then probe it through real HTTP, systemd and the CLI. The flag-change test restarts the service and
+runs last here.
 """
 
 from __future__ import annotations
@@ -18,29 +19,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import run_sparkfleet
+from helpers import on_host, run_sparkfleet
 from sparkfleet.lab.test_media import make_video
 
 pytestmark = pytest.mark.lab
 UNIT = "sparkfleet-vllm-qwen3-vl-tiny"
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serving") / "project"
-    assert run_sparkfleet("init", str(root)).code == 0
-    up = run_sparkfleet("--json", "lab", "up", "--os", "debian12", cwd=root, timeout=900)
-    assert up.code == 0, up.stdout + up.stderr
-    first = run_sparkfleet("--json", "up", cwd=root, timeout=1800)
-    assert first.code == 0, first.stdout[-5000:] + first.stderr[-3000:]
-    host = up.summary["result"]["hosts"][0]
-    yield {"project": root, "container": host["container"], "api": f"http://127.0.0.1:{host['ports']['8000']}",
-           "first": first}
-    assert run_sparkfleet("lab", "down", cwd=root, timeout=300).code == 0
-
-
-def on_host(served, *command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", "exec", served["container"], *command], capture_output=True, text=True)
 
 
 def http(url: str, body: dict | None = None, timeout: float = 120) -> tuple[int, dict | str]:

@@ -1,0 +1,1 @@
+"""End-to-end helpers that drive the real services (the dashboard through a headless browser)."""
