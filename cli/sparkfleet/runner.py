@@ -196,9 +196,14 @@ def _descendants(pid: int) -> list[int]:
 def _kill_tree() -> None:
     # ansible-core >= 2.19 puts each worker in a session of its own, so ansible-runner's kill of the
     # ansible-playbook process group would leave the workers (and the commands they run) behind.
-    for pid in _descendants(os.getpid()):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+    for _ in range(3):  # again, for processes forked while the first ones were being killed
+        pids = _descendants(os.getpid())
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        if not pids:
+            break
+        time.sleep(0.1)
 
 
 def _prune_runs(project: Project) -> None:

@@ -1,0 +1,162 @@
+"""Figures for the video endpoint on a Debian 12 lab host with the real vLLM (CPU build, tiny Qwen3-VL):
+
+1. the endpoint's overhead over a direct vLLM request for the same short video (p50; target: within 10 % or
+   20 ms, whichever is larger);
+2. the service's memory growth while a 1 GiB upload streams in (target: <= 64 MiB);
+3. /health latency while 8 uploads run at once (target: p99 < 100 ms).
+
+Prints the figures; a measurement, not a test. Run: .venv/bin/python bench/video_endpoint.py
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from sparkfleet.lab.test_media import make_video
+
+SPARKFLEET = [str(Path(sys.executable).parent / "sparkfleet")]
+ROUNDS = 15
+BOUNDARY = "sparkfleet-bench"
+
+
+def post_json(port: int, path: str, body: dict) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def stream_upload(port: int, size: int, prompt: str = "Describe.", chunk: int = 1 << 20) -> int:
+    """POST a multipart upload of `size` bytes, streamed in chunks; returns the status."""
+    head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n{prompt}\r\n'
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n'
+            "Content-Type: video/mp4\r\n\r\n").encode()
+    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.putrequest("POST", "/v1/jobs")
+    conn.putheader("Content-Type", f"multipart/form-data; boundary={BOUNDARY}")
+    conn.putheader("Content-Length", str(len(head) + size + len(tail)))
+    conn.endheaders()
+    conn.send(head)
+    block = b"\0" * chunk
+    sent = 0
+    while sent < size:
+        piece = block[: min(chunk, size - sent)]
+        conn.send(piece)
+        sent += len(piece)
+    conn.send(tail)
+    return conn.getresponse().status
+
+
+def upload_sync(port: int, video: Path) -> tuple[int, dict]:
+    body = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nDescribe the video.\r\n'
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="wait"\r\n\r\ntrue\r\n'
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{video.name}"\r\n'
+            "Content-Type: video/mp4\r\n\r\n").encode() + video.read_bytes() + f"\r\n--{BOUNDARY}--\r\n".encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    conn.request("POST", "/v1/jobs", body, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    response = conn.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def service_rss_kib(container: str) -> int:
+    out = subprocess.run(["docker", "exec", container, "sh", "-c",
+                          "ps -u sparkfleet-video -o rss= | awk '{s+=$1} END {print s}'"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.strip() or 0)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def overhead(host: dict, video: Path) -> None:
+    api, endpoint = host["ports"]["8000"], host["ports"]["8080"]
+    data_url = "data:video/mp4;base64," + base64.b64encode(video.read_bytes()).decode()
+    direct_body = {"model": "qwen3-vl-tiny", "max_tokens": 16, "messages": [{"role": "user", "content": [
+        {"type": "video_url", "video_url": {"url": data_url}}, {"type": "text", "text": "Describe the video."}]}]}
+    direct, through = [], []
+    for _ in range(ROUNDS):  # interleaved, so drift affects both alike
+        started = time.perf_counter()
+        status, _ = post_json(api, "/v1/chat/completions", direct_body)
+        direct.append(time.perf_counter() - started)
+        assert status == 200
+        started = time.perf_counter()
+        status, job = upload_sync(endpoint, video)
+        through.append(time.perf_counter() - started)
+        assert status == 200 and job["status"] == "done", job
+    d50, t50 = statistics.median(direct) * 1000, statistics.median(through) * 1000
+    allowed = max(0.10 * d50, 20.0)
+    print(f"1. overhead, {ROUNDS} rounds of a 2 s clip: direct vLLM p50 {d50:.0f} ms, through the endpoint p50 "
+          f"{t50:.0f} ms, overhead {t50 - d50:.0f} ms (target <= {allowed:.0f} ms: "
+          f"{'met' if t50 - d50 <= allowed else 'NOT met'})")
+
+
+def upload_memory(host: dict) -> None:
+    container, endpoint = host["container"], host["ports"]["8080"]
+    before = service_rss_kib(container)
+    peak = before
+    done = threading.Event()
+    result = {}
+
+    def run() -> None:
+        result["status"] = stream_upload(endpoint, 1 << 30)
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    while not done.wait(0.2):
+        peak = max(peak, service_rss_kib(container))
+    growth = (peak - before) / 1024
+    print(f"2. memory during a 1 GiB upload: {before / 1024:.0f} MiB before, peak {peak / 1024:.0f} MiB, growth "
+          f"{growth:.1f} MiB (target <= 64 MiB: {'met' if growth <= 64 else 'NOT met'}); "
+          f"answer {result['status']} (zeros are not a video)")
+
+
+def health_under_uploads(host: dict) -> None:
+    endpoint = host["ports"]["8080"]
+    uploads = [threading.Thread(target=stream_upload, args=(endpoint, 256 << 20), daemon=True) for _ in range(8)]
+    for thread in uploads:
+        thread.start()
+    latencies = []
+    conn = http.client.HTTPConnection("127.0.0.1", endpoint, timeout=10)
+    while any(t.is_alive() for t in uploads):
+        started = time.perf_counter()
+        conn.request("GET", "/health")
+        conn.getresponse().read()
+        latencies.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.05)
+    p99 = percentile(latencies, 0.99)
+    print(f"3. /health during 8 concurrent 256 MiB uploads: {len(latencies)} probes, p50 "
+          f"{statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms, max {max(latencies):.1f} ms "
+          f"(target p99 < 100 ms: {'met' if p99 < 100 else 'NOT met'})")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp) / "bench"
+        subprocess.run([*SPARKFLEET, "init", str(project)], check=True, capture_output=True)
+        up = subprocess.run([*SPARKFLEET, "--json", "lab", "up", "--os", "debian12"], cwd=project, check=True,
+                            capture_output=True, text=True)
+        host = json.loads(up.stdout.splitlines()[-1])["result"]["hosts"][0]
+        try:
+            subprocess.run([*SPARKFLEET, "up"], cwd=project, check=True, capture_output=True)
+            video = make_video(Path(tmp) / "clip.mp4", seconds=2)
+            overhead(host, video)
+            upload_memory(host)
+            health_under_uploads(host)
+        finally:
+            subprocess.run([*SPARKFLEET, "lab", "down"], cwd=project, capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
