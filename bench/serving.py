@@ -8,13 +8,11 @@ from __future__ import annotations
 import itertools
 import json
 import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
-SPARKFLEET = [str(Path(sys.executable).parent / "sparkfleet")]
+from labhost import SPARKFLEET, lab_host
+
 UNIT = "sparkfleet-vllm-qwen3-vl-tiny"
 
 
@@ -34,47 +32,40 @@ def on_host(container: str, command: str) -> str:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        project = Path(tmp) / "bench"
-        subprocess.run([*SPARKFLEET, "init", str(project)], check=True, capture_output=True)
-        up = subprocess.run([*SPARKFLEET, "--json", "lab", "up", "--os", "debian12"], cwd=project, check=True,
-                            capture_output=True, text=True)
-        host = json.loads(up.stdout.splitlines()[-1])["result"]["hosts"][0]
-        try:
-            started = time.perf_counter()
-            first = subprocess.run([*SPARKFLEET, "--json", "up"], cwd=project, capture_output=True, text=True)
-            total = time.perf_counter() - started
-            events = [json.loads(line) for line in first.stdout.splitlines()]
-            print(f"up on a bare Debian 12 lab host: {total:.1f} s (exit {first.returncode})")
-            print(f"  wheelhouse build on the controller: {task_seconds(events, 'Build the wheelhouse'):.1f} s")
-            print(f"  wheelhouse copy to the host: {task_seconds(events, 'Copy a controller folder'):.1f} s "
-                  "(model copy included)")
-            print(f"  pip install from the wheelhouse: {task_seconds(events, 'Install vLLM into its venv'):.1f} s")
-            print(f"  service start to healthy: {task_seconds(events, 'Wait until /health'):.1f} s")
+    with lab_host() as (project, host):
+        started = time.perf_counter()
+        first = subprocess.run([*SPARKFLEET, "--json", "up"], cwd=project, capture_output=True, text=True)
+        total = time.perf_counter() - started
+        events = [json.loads(line) for line in first.stdout.splitlines()]
+        print(f"up on a bare Debian 12 lab host: {total:.1f} s (exit {first.returncode})")
+        print(f"  wheelhouse build on the controller: {task_seconds(events, 'Build the wheelhouse'):.1f} s")
+        print(f"  wheelhouse copy to the host: {task_seconds(events, 'Copy a controller folder'):.1f} s "
+              "(model copy included)")
+        print(f"  pip installs from the wheelhouses (vLLM, endpoint): "
+              f"{task_seconds(events, 'Install the packages into the venv'):.1f} s")
+        print(f"  service start to healthy: {task_seconds(events, 'Wait until /health'):.1f} s")
 
-            second_started = time.perf_counter()
-            subprocess.run([*SPARKFLEET, "up"], cwd=project, check=True, capture_output=True)
-            second = time.perf_counter() - second_started
-            print(f"second up (no change): {second:.1f} s; first/second = {total / second:.1f}x")
+        second_started = time.perf_counter()
+        subprocess.run([*SPARKFLEET, "up"], cwd=project, check=True, capture_output=True)
+        second = time.perf_counter() - second_started
+        print(f"second up (no change): {second:.1f} s; first/second = {total / second:.1f}x")
 
-            samples = []
-            for _ in range(3):
-                on_host(host["container"], f"systemctl restart {UNIT}")
-                t0 = time.perf_counter()
-                while True:
-                    try:
-                        with urllib.request.urlopen(f"http://127.0.0.1:{host['ports']['8000']}/health", timeout=2):
-                            break
-                    except OSError:
-                        time.sleep(0.5)
-                samples.append(time.perf_counter() - t0)
-            samples.sort()
-            print(f"restart to /health 200: median {samples[1]:.1f} s over 3 (min {samples[0]:.1f}, "
-                  f"max {samples[2]:.1f})")
-            rss_kib = sum(int(x) for x in on_host(host["container"], "ps -u vllm -o rss=").split())
-            print(f"memory of the vLLM processes (RSS, user vllm): {rss_kib / 1024:.0f} MiB")
-        finally:
-            subprocess.run([*SPARKFLEET, "lab", "down"], cwd=project, capture_output=True)
+        samples = []
+        for _ in range(3):
+            on_host(host["container"], f"systemctl restart {UNIT}")
+            t0 = time.perf_counter()
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{host['ports']['8000']}/health", timeout=2):
+                        break
+                except OSError:
+                    time.sleep(0.5)
+            samples.append(time.perf_counter() - t0)
+        samples.sort()
+        print(f"restart to /health 200: median {samples[1]:.1f} s over 3 (min {samples[0]:.1f}, "
+              f"max {samples[2]:.1f})")
+        rss_kib = sum(int(x) for x in on_host(host["container"], "ps -u vllm -o rss=").split())
+        print(f"memory of the vLLM processes (RSS, user vllm): {rss_kib / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":

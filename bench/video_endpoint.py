@@ -15,15 +15,14 @@ import http.client
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+from labhost import SPARKFLEET, lab_host
 from sparkfleet.lab.test_media import make_video
 
-SPARKFLEET = [str(Path(sys.executable).parent / "sparkfleet")]
 ROUNDS = 15
 BOUNDARY = "sparkfleet-bench"
 
@@ -142,20 +141,12 @@ def health_under_uploads(host: dict) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        project = Path(tmp) / "bench"
-        subprocess.run([*SPARKFLEET, "init", str(project)], check=True, capture_output=True)
-        up = subprocess.run([*SPARKFLEET, "--json", "lab", "up", "--os", "debian12"], cwd=project, check=True,
-                            capture_output=True, text=True)
-        host = json.loads(up.stdout.splitlines()[-1])["result"]["hosts"][0]
-        try:
-            subprocess.run([*SPARKFLEET, "up"], cwd=project, check=True, capture_output=True)
-            video = make_video(Path(tmp) / "clip.mp4", seconds=2)
-            overhead(host, video)
-            upload_memory(host)
-            health_under_uploads(host)
-        finally:
-            subprocess.run([*SPARKFLEET, "lab", "down"], cwd=project, capture_output=True)
+    with lab_host() as (project, host), tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([*SPARKFLEET, "up"], cwd=project, check=True, capture_output=True)
+        video = make_video(Path(tmp) / "clip.mp4", seconds=2)
+        overhead(host, video)
+        upload_memory(host)
+        health_under_uploads(host)
 
 
 if __name__ == "__main__":
