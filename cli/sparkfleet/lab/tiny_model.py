@@ -127,8 +127,8 @@ IMAGE_SIZE = {"shortest_edge": 4 * FACTOR * FACTOR, "longest_edge": 256 * 256}
 VIDEO_SIZE = {"shortest_edge": 2 * 4 * FACTOR * FACTOR, "longest_edge": 8 * 128 * 128}
 MEAN_STD = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
 
-PREPROCESSOR_CONFIG = {
-    "image_processor_type": "Qwen2VLImageProcessor",
+# What the image and the video processor share.
+_PIXELS = {
     "processor_class": "Qwen3VLProcessor",
     "do_resize": True,
     "do_rescale": True,
@@ -136,6 +136,11 @@ PREPROCESSOR_CONFIG = {
     "do_normalize": True,
     "do_convert_rgb": True,
     **MEAN_STD,
+}
+
+PREPROCESSOR_CONFIG = {
+    "image_processor_type": "Qwen2VLImageProcessor",
+    **_PIXELS,
     "size": IMAGE_SIZE,
     "patch_size": 16,
     "temporal_patch_size": 2,
@@ -144,13 +149,7 @@ PREPROCESSOR_CONFIG = {
 
 VIDEO_PREPROCESSOR_CONFIG = {
     "video_processor_type": "Qwen3VLVideoProcessor",
-    "processor_class": "Qwen3VLProcessor",
-    "do_resize": True,
-    "do_rescale": True,
-    "rescale_factor": 1 / 255,
-    "do_normalize": True,
-    "do_convert_rgb": True,
-    **MEAN_STD,
+    **_PIXELS,
     "size": VIDEO_SIZE,
     "patch_size": 16,
     "temporal_patch_size": 2,
