@@ -59,6 +59,7 @@ class RunResult:
     artifacts_dir: str
     hosts: dict[str, HostStats] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)  # {host, task, status, message}
+    changes: list[dict] = field(default_factory=list)  # {host, task}: what changed, in order
     error: str | None = None  # a run-level error with no host to blame (bad playbook, no hosts matched)
     data: dict = field(default_factory=dict)  # what the playbook published with set_stats (per_host: false)
 
@@ -98,6 +99,7 @@ class _Translator:
         self.emit = emit
         self.stats: dict | None = None
         self.failures: list[dict] = []
+        self.changes: list[dict] = []
 
     def __call__(self, raw: dict) -> bool:
         name = raw.get("event", "")
@@ -128,6 +130,8 @@ class _Translator:
                 message += f" ({str(detail).strip()[-400:]})"
             message = message[:_MESSAGE_LIMIT]
         event = HostResult(host=data.get("host", ""), task=data.get("task", ""), status=status, message=message)
+        if status == "changed":
+            self.changes.append({"host": event.host, "task": event.task})
         if status in ("failed", "unreachable"):
             # A host's last failure is the one that stopped it (an earlier one may have been rescued).
             self.failures = [f for f in self.failures if f["host"] != event.host]
@@ -299,6 +303,7 @@ def run_playbook(
         artifacts_dir=str(artifacts),
         hosts=translator.host_stats(),
         failures=translator.failures,
+        changes=translator.changes,
         data=(translator.stats or {}).get("artifact_data") or {},
     )
     if status == "failed" and not result.hosts:
