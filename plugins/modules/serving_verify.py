@@ -273,10 +273,11 @@ def listening_sockets() -> tuple[list[dict], dict[int, str | None]]:
 
 
 def vllm_checks(url: str, model: str, unit: str, lines: int) -> list[dict]:
+    """lines: journal lines for a failed /health (0 when the unit check already carries them)."""
     status, _, _ = http(f"{url}/health")
     health = check("vllm_health", status == 200, f"vLLM /health answers {status or 'nothing'}",
                    hint=f"vLLM is down or still loading: journalctl -u {unit} -n 100",
-                   journal=None if status == 200 else journal(unit, lines))
+                   journal=journal(unit, lines) if status != 200 and lines else None)
     status, body, _ = http(f"{url}/v1/models")
     try:
         names = [m.get("id") for m in json.loads(body).get("data", [])]
@@ -289,9 +290,11 @@ def vllm_checks(url: str, model: str, unit: str, lines: int) -> list[dict]:
 
 
 def endpoint_checks(url: str, headers: dict, unit: str, lines: int) -> list[dict]:
+    """lines: journal lines for a failed /health (0 when the unit check already carries them)."""
     status, body, _ = http(f"{url}/health")
     checks = [check("endpoint_health", status == 200, f"the video endpoint's /health answers {status or 'nothing'}",
-                    hint=f"journalctl -u {unit} -n 100", journal=None if status == 200 else journal(unit, lines))]
+                    hint=f"journalctl -u {unit} -n 100",
+                    journal=journal(unit, lines) if status != 200 and lines else None)]
     status, body, kind = http(f"{url}/")
     page = status == 200 and "text/html" in kind and b"sparkfleet" in body
     checks.append(check("dashboard", page, "the dashboard page is served" if page
@@ -350,7 +353,7 @@ def round_trip_check(url: str, headers: dict, timeout: int, unit: str, vllm_unit
         message = f"the video round trip failed: HTTP {status or 'no answer'}, status {job.get('status')}: {error}"
     return check("video_round_trip", ok, message,
                  hint=f"See both services' journals: journalctl -u {unit} -u {vllm_unit} -n 100",
-                 journal=None if ok else journal(unit, lines) + journal(vllm_unit, lines))
+                 journal=None if ok else journal(unit, lines // 2) + journal(vllm_unit, lines // 2))
 
 
 def file_sizes(root: str, manifest: dict) -> dict[str, int | None]:
@@ -386,10 +389,13 @@ def main() -> None:
     units = p["units"]
     vllm_unit, video_unit = units[0], units[-1]
     checks = unit_checks(units, lines)
+    # a unit that is down already carries its journal; a running one that fails a probe gets it with the probe
+    lines_if_up = {unit: 0 if any(c["id"] == f"unit_{unit}" and not c["ok"] for c in checks) else lines
+                   for unit in units}
 
     sockets, unit_of_pid = listening_sockets()
     checks += port_checks(sockets, unit_of_pid, p["ports"])
-    checks += vllm_checks(p["vllm_url"].rstrip("/"), p["served_model_name"], vllm_unit, lines)
+    checks += vllm_checks(p["vllm_url"].rstrip("/"), p["served_model_name"], vllm_unit, lines_if_up[vllm_unit])
 
     try:
         with open(p["model_manifest"]) as fh:
@@ -404,7 +410,7 @@ def main() -> None:
         with open(p["api_key_file"]) as fh:
             headers["X-API-Key"] = fh.read().strip()
     video_url = p["video_url"].rstrip("/")
-    checks += endpoint_checks(video_url, headers, video_unit, lines)
+    checks += endpoint_checks(video_url, headers, video_unit, lines_if_up[video_unit])
     if p["round_trip"]:
         checks.append(round_trip_check(video_url, headers, p["round_trip_timeout"], video_unit, vllm_unit, lines))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "modules"))
 
-from host_state import merge_state  # noqa: E402
+from host_state import merge_state
 
 OBSERVED = {"profile": "lab", "model": {"name": "qwen3-vl-tiny"}, "urls": {"api": "http://127.0.0.1:1/v1"}}
 

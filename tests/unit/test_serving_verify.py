@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "modules"))
 
-from serving_verify import (  # noqa: E402
+from serving_verify import (
     manifest_check,
     parse_ss,
     port_checks,
