@@ -139,3 +139,23 @@ def doctor_text(data: dict) -> str:
         lines.append(run_summary_text(run))
     lines.append(f"{data['errors']} error(s), {data['warnings']} warning(s)")
     return "\n".join(lines)
+
+
+def verify_text(results: dict) -> str:
+    """Per host: the verdict, then each failed or noteworthy check with its fix and journal lines."""
+    lines = []
+    for host, result in sorted(results.items()):
+        checks = result.get("checks", [])
+        passed = sum(1 for c in checks if c["ok"])
+        verdict = click.style("PASSED" if result.get("ok") else "FAILED", fg="green" if result.get("ok") else "red",
+                              bold=True)
+        lines.append(f"{click.style(host, bold=True)}  {verdict}  {passed}/{len(checks)} checks ok")
+        for check in checks:
+            if check["ok"] and check["severity"] != "warning":
+                continue
+            label = "ok" if check["ok"] else check["severity"].upper()
+            lines.append(f"  {label:<8} {check['id']}: {check['message']}")
+            if check.get("hint"):
+                lines.append(f"           Fix: {check['hint']}")
+            lines += [f"           | {line}" for line in check.get("journal", [])[-8:]]
+    return "\n".join(lines)

@@ -114,3 +114,16 @@ def init_project(root: Path) -> tuple[Project, list[str], list[str]]:
             rel = "inventory/" + src.relative_to(template_root).as_posix()
             place(rel, lambda tmp, src=src: shutil.copyfile(src, tmp))
     return Project(root), created, kept
+
+
+MODEL_VARS = "model.yml"
+
+
+def remember_model(project: Project, model: str) -> Path:
+    """Record `up --model` in the inventory, so that later runs (verify, bench, notes) serve and check the same."""
+    from sparkfleet.files import write_atomically
+
+    path = project.inventory_dir / "group_vars" / "all" / MODEL_VARS
+    write_atomically(path, "---\n# Written by `sparkfleet up --model`; edit it, or run that again, to change it.\n"
+                     f"sparkfleet_model: {model}\n")
+    return path

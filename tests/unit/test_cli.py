@@ -10,7 +10,7 @@ def test_help_imports_neither_ansible_nor_ansible_runner():
         "sys.argv = ['sparkfleet', '--help']\n"
         "from sparkfleet.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('ansible', 'ansible_runner', 'yaml', 'jinja2') if m in sys.modules]\n"
+        "heavy = [m for m in ('ansible', 'ansible_runner', 'yaml', 'jinja2', 'matplotlib') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -19,7 +19,8 @@ def test_help_imports_neither_ansible_nor_ansible_runner():
 
 def test_every_command_has_help_that_mentions_json():
     for args in (["init"], ["host", "add"], ["host", "list"], ["host", "remove"], ["ping"], ["lab", "up"],
-                 ["lab", "status"], ["lab", "down"]):
+                 ["lab", "status"], ["lab", "down"], ["up"], ["verify"], ["bench"], ["notes", "show"],
+                 ["notes", "add"], ["report"]):
         proc = subprocess.run([*SPARKFLEET, *args, "--help"], capture_output=True, text=True)
         assert proc.returncode == 0, args
         assert "--json" in proc.stdout and "--project" in proc.stdout, args
@@ -63,3 +64,18 @@ def test_ping_with_an_empty_inventory_says_how_to_add_hosts(project, cli):
 def test_version(cli):
     result = cli("--version")
     assert result.code == 0 and "sparkfleet" in result.stdout
+
+
+def test_notes_without_a_subcommand_shows_the_notes_of_a_host(project, cli):
+    # `notes HOST` and `notes` are the show command; with nothing gathered yet they say how to get notes
+    for args in (["notes"], ["notes", "spark1"], ["notes", "show"]):
+        result = cli("--json", *args, "--project", str(project))
+        assert result.code == 2, args
+        message = result.summary["error"]["message"]
+        assert ("No notes gathered yet" in message) or ("No host named 'spark1'" in message), (args, message)
+
+
+def test_verify_bench_and_up_refuse_an_empty_inventory(project, cli):
+    for command in ("verify", "bench", "up"):
+        result = cli("--json", command, "--project", str(project))
+        assert result.code == 2 and "The inventory has no hosts." in result.summary["error"]["message"], command

@@ -1,0 +1,81 @@
+"""The hosts' memory notes as the controller keeps them: copies of each host's state.json and NOTES.md.
+
+The hosts hold the originals (role `notes`); every run fetches them to .sparkfleet/hosts/<host>/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from sparkfleet.errors import UsageError
+from sparkfleet.project import Project
+
+MAX_NOTE = 2000
+# A note lands in a file every local user of the host may read: refuse what looks like a secret.
+_SECRET_LIKE = re.compile(r"(hf_[A-Za-z0-9]{20,}|(password|passwd|token|api[_-]?key|secret)\s*[:=]\s*\S+)", re.I)
+
+
+def hosts_dir(project: Project) -> Path:
+    return project.state_dir / "hosts"
+
+
+def _read_state(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def gathered(project: Project, host: str | None = None) -> dict[str, dict]:
+    """{host: {"state": dict | None, "markdown": str | None}} for every host with gathered notes (or the one)."""
+    from sparkfleet.inventory import Inventory
+
+    names = [h.name for h in Inventory.load(project.inventory_file).hosts()]
+    if host is not None and host not in names:
+        raise UsageError(f"No host named {host!r} in the inventory.", hint="See the hosts with: sparkfleet host list")
+    found = {}
+    for name in [host] if host else names:
+        folder = hosts_dir(project) / name
+        notes = folder / "NOTES.md"
+        state = _read_state(folder)
+        if state is None and not notes.exists():
+            continue
+        found[name] = {"state": state, "markdown": notes.read_text() if notes.exists() else None}
+    if not found:
+        raise UsageError(f"No notes gathered yet{' for ' + host if host else ''}.",
+                         hint="`sparkfleet up` (or `sparkfleet verify`) writes them on each host and brings them here.")
+    return found
+
+
+def urls(project: Project) -> dict[str, dict]:
+    """{host: {api, endpoint, dashboard}} from the gathered state files."""
+    folder = hosts_dir(project)
+    found = {}
+    for path in sorted(folder.glob("*/state.json")) if folder.is_dir() else []:
+        state = _read_state(path.parent)
+        if state and state.get("urls"):
+            found[path.parent.name] = state["urls"]
+    return found
+
+
+def check_note(project: Project, host: str, text: str) -> str:
+    """The note, cleaned, or a UsageError saying what is wrong with it."""
+    from sparkfleet.inventory import Inventory
+
+    if Inventory.load(project.inventory_file).get(host) is None:
+        raise UsageError(f"No host named {host!r} in the inventory.", hint="See the hosts with: sparkfleet host list")
+    text = text.strip()
+    if not text:
+        raise UsageError("The note is empty.",
+                         hint='Write it as one argument: sparkfleet notes add HOST "what happened"')
+    if len(text) > MAX_NOTE:
+        raise UsageError(f"The note has {len(text)} characters; at most {MAX_NOTE} fit.",
+                         hint="Shorten it, or point to a longer document.")
+    if any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
+        raise UsageError("The note has control characters.", hint="Use plain text.")
+    if _SECRET_LIKE.search(text):
+        raise UsageError("The note looks like it holds a secret (a token or a password), and every user of the "
+                         "host can read the notes.", hint="Leave the secret out; keep secrets in the vault.")
+    return text

@@ -1,0 +1,119 @@
+"""Plans: commands made of phases (playbooks run one after another), each recorded in the run history.
+
+`up` is doctor, serve, verify, bench; whatever happened, the notes phase then records the run on the hosts
+and the report is built from the record. The first phase that fails stops the ones after it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from sparkfleet import history
+from sparkfleet.errors import ExitCode
+from sparkfleet.project import Project
+
+UP_PHASES = ["doctor", "serve", "verify", "bench"]
+# The phases each command runs, in order; the last, notes, runs whatever happened before it.
+COMMAND_PHASES = {"up": [*UP_PHASES, "notes"], "verify": ["verify", "notes"], "bench": ["bench", "notes"]}
+# Phases that only read, measure or record: their changes are not changes to how a host is set up.
+BOOKKEEPING = {"doctor", "verify", "bench", "notes"}
+_RUN_OPTIONS = {"doctor": {"check": True}}
+# What each phase publishes in its stats, kept as the phase's data in the record.
+_DATA_KEYS = {"doctor": "sparkfleet_preflight", "verify": "sparkfleet_verify", "bench": "sparkfleet_bench"}
+_NEXT_STEP = {
+    "doctor": "fix what the doctor lists (`sparkfleet doctor` shows it again), then run the command again",
+    "serve": "read the failure above; running the command again resumes where it stopped",
+    "verify": "each failed check says what is wrong and how to look further (the report has the journal lines)",
+    "bench": "see the failure above; `sparkfleet bench` runs the benchmark alone",
+    "notes": "see the failure above; `sparkfleet notes add HOST TEXT` or the next run records the notes",
+}
+
+
+def run_phase(project: Project, emit: Callable, name: str, limit: str | None, extravars: dict) -> tuple[dict, int]:
+    """Run one phase's playbook; return its record entry and exit code."""
+    from sparkfleet.diagnose import annotate
+    from sparkfleet.runner import run_playbook
+
+    started_at = history.utc_now()
+    result = run_playbook(project, name, emit=emit, limit=limit, extravars=extravars, **_RUN_OPTIONS.get(name, {}))
+    annotate(result.failures)
+    code = result.exit_code
+    failures = list(result.failures)
+    data = result.data.get(_DATA_KEYS.get(name, ""), {}) or {}
+    if name == "doctor" and code == ExitCode.OK:
+        for host, report in data.items():
+            errors = [c for c in report.get("checks", []) if c["severity"] == "error"]
+            if errors:
+                failures.append({"host": host, "task": "doctor", "status": "failed",
+                                 "message": "; ".join(f"{c['id']}: {c['message']}" for c in errors),
+                                 "hint": "; ".join(c["hint"] for c in errors if c.get("hint")) or None})
+        if failures:
+            code = ExitCode.HOST_FAILED
+    if name == "bench":  # fetched files are named relative to the project, like every path in a record
+        for published in data.values():
+            if published.get("file"):
+                published["file"] = os.path.relpath(published["file"], project.root)
+    run = result.to_dict()
+    entry = {"phase": name, "ok": code == ExitCode.OK, "skipped": False, "started_at": started_at,
+             "duration_s": result.duration_s, "changed": result.changed, "changes": result.changes,
+             "failures": failures, "error": result.error, "run_id": result.run_id,
+             "artifacts_dir": result.artifacts_dir, "exit_code": int(code), "data": data,
+             "warnings": [f"{host}: {message}" for host, messages in
+                          (result.data.get("sparkfleet_warnings") or {}).items() for message in messages],
+             "run": run}
+    return entry, int(code)
+
+
+def phase_error(entry: dict) -> str:
+    first = entry["failures"][0] if entry["failures"] else None
+    if first:
+        where = f"{first['host']}: " + (f"'{first['task']}': " if first.get("task") else "")
+        reason = where + (first.get("message") or first.get("status", "failed"))
+    else:
+        reason = entry.get("error") or "failed"
+    return f"The {entry['phase']} phase failed ({reason}). Next: {_NEXT_STEP.get(entry['phase'], 'see above')}."
+
+
+def execute(project: Project, emit: Callable, command: str, phases: list[str], limit: str | None,
+            extravars: dict, hosts: list[str], model: str | None, report: bool = True) -> dict:
+    """Run the phases in order (stopping at the first failure), then the notes phase and the report.
+
+    Returns the record (docs/run-data.md), saved under .sparkfleet/history/.
+    """
+    record = history.new_record(command, hosts, model)
+    code = ExitCode.OK
+    for name in phases:
+        entry, code = run_phase(project, emit, name, limit, {**extravars, "sparkfleet_record_id": record["id"]})
+        record["phases"].append(entry)
+        record["warnings"] += entry["warnings"]
+        history.save(project, record)
+        if code != ExitCode.OK:
+            record["error"] = phase_error(entry)
+            break
+    # The notes phase runs even after a failure: the host then remembers what went wrong, and the next run
+    # records how it was fixed.
+    entry, notes_code = run_phase(project, emit, "notes", limit,
+                                  {**extravars, "notes_record": history.slim(record)})
+    record["phases"].append(entry)
+    if code == ExitCode.OK and notes_code != ExitCode.OK:
+        code = notes_code
+        record["error"] = phase_error(entry)
+    record["hosts"] = sorted({host for p in record["phases"] for host in p["run"]["hosts"]}) or hosts
+    history.finish(record, code)
+    history.save(project, record)
+    if report:
+        from sparkfleet.report import build_report
+
+        started = time.monotonic()
+        path = build_report(project.root, record["id"])
+        record["report"] = str(path.relative_to(project.root))
+        record["report_s"] = round(time.monotonic() - started, 2)
+        history.save(project, record)
+    return record
+
+
+def changed(record: dict) -> bool:
+    """Whether the run changed how a host is set up (recording notes or a bench result does not count)."""
+    return any(p["changed"] for p in record["phases"] if p["phase"] not in BOOKKEEPING)

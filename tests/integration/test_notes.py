@@ -1,0 +1,38 @@
+"""`sparkfleet notes` on the served lab host: notes written on the host, kept by later runs, read back here."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import on_host, run_sparkfleet
+
+pytestmark = pytest.mark.lab
+
+
+def test_a_note_is_written_on_the_host_and_kept_by_the_next_run(served):
+    project = served["project"]
+    added = run_sparkfleet("--json", "notes", "add", "lab1", "Fan replaced on 2026-11-20; watch the GPU clocks.",
+                           cwd=project, timeout=300)
+    assert added.code == 0, added.stdout[-2000:]
+    assert "Fan replaced" in on_host(served, "cat", "/var/lib/sparkfleet/NOTES.md").stdout
+    again = run_sparkfleet("--json", "verify", cwd=project, timeout=600)
+    assert again.code == 0
+    shown = run_sparkfleet("--json", "notes", "lab1", cwd=project)
+    assert shown.code == 0
+    state = shown.summary["result"]["hosts"]["lab1"]
+    assert [n["text"] for n in state["notes"]].count("Fan replaced on 2026-11-20; watch the GPU clocks.") == 1
+    assert state["last_run"]["command"] == "verify"
+    human = run_sparkfleet("notes", cwd=project)
+    assert human.code == 0 and "Fan replaced on 2026-11-20" in human.stdout
+
+
+def test_bad_notes_are_refused_before_anything_runs(served):
+    project = served["project"]
+    before = on_host(served, "cat", "/var/lib/sparkfleet/state.json").stdout
+    for args, expected in ((["notes", "add", "lab1", "token: hf_abcdefghijklmnopqrstuvwxyz"], "secret"),
+                           (["notes", "add", "lab1", "   "], "empty"),
+                           (["notes", "add", "nosuchhost", "hello"], "No host named"),
+                           (["notes", "nosuchhost"], "No host named")):
+        result = run_sparkfleet("--json", *args, cwd=project)
+        assert result.code == 2, (args, result.stdout)
+        assert expected in result.summary["error"]["message"]
+    assert on_host(served, "cat", "/var/lib/sparkfleet/state.json").stdout == before
