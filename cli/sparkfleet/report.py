@@ -8,290 +8,40 @@ why, and what was not reached. Only a project that cannot be read (or written) r
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 from sparkfleet import __version__, published
 from sparkfleet.errors import ProjectError, UsageError
 from sparkfleet.files import write_atomically
 from sparkfleet.plans import BOOKKEEPING, COMMAND_PHASES
+from sparkfleet.report_inputs import (
+    NO_RUN_ID,
+    SAFE_NAME,
+    STATE_DIRNAME,
+    TRAFFIC_ORDER,
+    Inputs,
+    as_list,
+    dig,
+    load,
+    number,
+    parse_time,
+    read_json,
+    record_id_of,
+    relative,
+)
 
-STATE_DIRNAME = ".sparkfleet"
 REPORTS_DIRNAME = "reports"
-LAB_MODEL = "qwen3-vl-tiny"  # the lab profile's random-weight stand-in (roles/model/vars/main.yml)
-NO_RUN_ID = "no-run"  # the report's folder when no run is recorded yet
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # ids and host names that may become a path
-_TRAFFIC_ORDER = {"text": 0, "image": 1, "video": 2}
 _LATENCIES = (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT"), ("itl_ms", "ITL"), ("e2el_ms", "E2EL"))
 
 
-# inputs -------------------------------------------------------------------------------------------------
-@dataclass
-class Bench:
-    path: Path
-    data: dict
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (str(self.data.get("started_at") or ""), str(self.data.get("id") or self.path.stem))
-
-    @property
-    def id(self) -> str:
-        return str(self.data.get("id") or self.path.stem)
-
-    def scenarios(self) -> list[dict]:
-        found = [s for s in _list(self.data.get("scenarios")) if isinstance(s, dict)]
-        return sorted(found, key=lambda s: (_TRAFFIC_ORDER.get(str(s.get("traffic")), 9), str(s.get("traffic")),
-                                            _num(s.get("concurrency")) or 0, str(s.get("name"))))
-
-
-@dataclass
-class HostBench:
-    current: Bench | None = None
-    previous: Bench | None = None
-    from_this_run: bool = False
-    skipped: str | None = None  # why the record's bench phase skipped this host
-
-
-@dataclass
-class Inputs:
-    root: Path
-    record: dict | None
-    record_path: Path | None
-    previous: dict | None
-    hosts: list[str]
-    states: dict[str, dict]
-    benches: dict[str, HostBench]
-    verify: dict[str, dict]
-    doctor: dict[str, dict]
-    notices: list[str] = field(default_factory=list)  # inputs that could not be read
-
-    @property
-    def report_id(self) -> str:
-        return _record_id(self.record, self.record_path) if self.record else NO_RUN_ID
-
-    @property
-    def ended(self) -> datetime | None:
-        """When the run ended: what the files say about later times is not this run's."""
-        record = self.record or {}
-        return _when(record.get("finished_at")) or _when(record.get("started_at"))
-
-    def after_run(self, iso) -> bool:
-        moment, ended = _when(iso), self.ended
-        return bool(moment and ended and moment > ended)
-
-    @property
-    def command(self) -> str:
-        return str((self.record or {}).get("command") or "run")
-
-    def phases(self) -> list[dict]:
-        return [p for p in _list((self.record or {}).get("phases")) if isinstance(p, dict)]
-
-    def phase(self, name: str) -> dict | None:
-        return next((p for p in self.phases() if p.get("phase") == name), None)
-
-    def model(self, host: str) -> str | None:
-        state = self.states.get(host) or {}
-        bench = self.benches[host].current
-        return (_get(state, "model", "name") or (bench.data.get("model") if bench else None)
-                or (self.record or {}).get("model"))
-
-    def profile(self, host: str) -> str | None:
-        bench = self.benches[host].current
-        return ((self.states.get(host) or {}).get("profile") or (bench.data.get("profile") if bench else None)
-                or _get(self.doctor.get(host) or {}, "facts", "profile"))
-
-    def is_spark(self, host: str) -> bool:
-        """A real Spark's numbers: the spark profile, or any model but the lab's tiny one."""
-        profile = self.profile(host)
-        model = self.model(host)
-        if profile == "spark":
-            return True
-        return profile != "lab" and model is not None and model != LAB_MODEL
-
-
-def _list(value) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _get(data, *keys):
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
-def _num(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _record_id(record: dict | None, path: Path | None) -> str:
-    rid = str((record or {}).get("id") or (path.stem if path else ""))
-    return rid if _NAME.match(rid) else (path.stem if path else NO_RUN_ID)
-
-
-def _record_key(record: dict, path: Path) -> tuple[str, str]:
-    return (str(record.get("started_at") or ""), _record_id(record, path))
-
-
-def _read_json(path: Path, root: Path, notices: list[str]) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, UnicodeDecodeError) as error:
-        notices.append(f"`{_rel(path, root)}` could not be read ({type(error).__name__}); it was left out.")
-        return None
-    if not isinstance(data, dict):
-        notices.append(f"`{_rel(path, root)}` does not hold a JSON object; it was left out.")
-        return None
-    return data
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _check_project(root: Path) -> None:
-    state = root / STATE_DIRNAME
-    if not state.is_dir():
-        raise ProjectError(f"{root} is not a sparkfleet project (no {STATE_DIRNAME}/ folder in it).",
-                           hint=f"Create it with: sparkfleet init {root}")
-    try:
-        os.listdir(state)
-    except OSError as error:
-        raise ProjectError(f"Cannot read {state}: {error.strerror or error}.",
-                           hint="Check the folder's owner and permissions.") from error
-
-
-def _unwrap(data, key: str) -> dict:
-    """A phase's data, whether it holds the published dict itself or the stats key around it."""
-    if isinstance(data, dict) and isinstance(data.get(key), dict):
-        data = data[key]
-    return {h: v for h, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
-
-
-def load(root: Path, record_id: str | None = None) -> Inputs:
-    """Everything the report shows, read tolerantly from the project folder."""
-    root = Path(root).expanduser().resolve()
-    _check_project(root)
-    state_dir = root / STATE_DIRNAME
-    notices: list[str] = []
-
-    records: list[tuple[dict, Path]] = []
-    history = state_dir / "history"
-    for path in sorted(history.glob("*.json")) if history.is_dir() else []:
-        data = _read_json(path, root, notices)
-        if data is not None:
-            records.append((data, path))
-    records.sort(key=lambda item: _record_key(*item))
-
-    chosen: tuple[dict, Path] | None = None
-    if record_id is not None:
-        chosen = next((item for item in records if _record_id(*item) == record_id or item[1].stem == record_id),
-                      None)
-        if chosen is None:
-            known = ", ".join(_record_id(*item) for item in records[-5:]) or "none yet"
-            raise UsageError(f"No run {record_id!r} in {_rel(history, root)}/.",
-                             hint=f"The newest runs: {known}. Without an id the report is of the newest `up`.")
-    elif records:
-        ups = [item for item in records if item[0].get("command") == "up"]
-        chosen = (ups or records)[-1]
-    record, record_path = chosen if chosen else (None, None)
-    previous = None
-    if chosen:
-        earlier = [item for item in records if item[0].get("command") == record.get("command")
-                   and _record_key(*item) < _record_key(*chosen)]
-        previous = earlier[-1][0] if earlier else None
-
-    hosts: list[str] = []
-
-    def add_host(name) -> None:
-        if isinstance(name, str) and _NAME.match(name) and name not in hosts:
-            hosts.append(name)
-
-    if record:
-        for name in _list(record.get("hosts")):
-            add_host(name)
-        for phase in _list(record.get("phases")):
-            for failure in _list(_get(phase, "failures")):
-                add_host(_get(failure, "host"))
-    if not hosts:
-        for sub in ("hosts", "bench"):
-            folder = state_dir / sub
-            for name in sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
-                add_host(name)
-
-    inputs = Inputs(root=root, record=record, record_path=record_path, previous=previous, hosts=hosts,
-                    states={}, benches={}, verify={}, doctor={}, notices=notices)
-    phase_data = {str(p.get("phase")): p.get("data") for p in inputs.phases()}
-    inputs.verify = _unwrap(phase_data.get("verify"), "sparkfleet_verify")
-    inputs.doctor = _unwrap(phase_data.get("doctor"), "sparkfleet_preflight")
-    bench_data = _unwrap(phase_data.get("bench"), "sparkfleet_bench")
-    for host in hosts:
-        inputs.states[host] = _read_json(state_dir / "hosts" / host / "state.json", root, notices) or {}
-        inputs.benches[host] = _host_bench(root, host, bench_data.get(host), notices, inputs.ended)
-    return inputs
-
-
-def _host_bench(root: Path, host: str, published_entry: dict | None, notices: list[str],
-                until: datetime | None = None) -> HostBench:
-    """The bench to show for a host: the one the run's bench phase wrote, else the newest one that existed when
-    the run ended (until), and the one before it for comparison."""
-    folder = root / STATE_DIRNAME / "bench" / host
-    benches = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        data = _read_json(path, root, notices)
-        if data is not None:
-            benches.append(Bench(path, data))
-    benches.sort(key=lambda b: b.key)
-    result = HostBench()
-    named = _get(published_entry, "file")
-    if isinstance(named, str) and named:
-        target = (root / named).resolve()
-        result.current = next((b for b in benches if b.path.resolve() == target), None)
-        if result.current is None:
-            data = _read_json(target, root, notices) if target.is_relative_to(root) else None
-            if data is None:
-                notices.append(f"{host}: the bench file this run wrote, `{named}`, is missing.")
-            else:
-                result.current = Bench(target, data)
-        result.from_this_run = result.current is not None
-    skipped = _get(published_entry, "skipped")
-    result.skipped = str(skipped) if skipped else None
-    if result.current is None:
-        known = [b for b in benches if until is None or (_when(b.data.get("started_at")) or until) <= until]
-        result.current = known[-1] if known else None
-    if result.current is not None:
-        before = [b for b in benches if b.key < result.current.key]
-        result.previous = before[-1] if before else None
-    return result
-
-
 # formatting ---------------------------------------------------------------------------------------------
-def _when(iso) -> datetime | None:
-    if not isinstance(iso, str) or not iso:
-        return None
-    try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def fmt_time(iso, with_date: bool = True) -> str:
-    moment = _when(iso)
+    moment = parse_time(iso)
     if moment is None:
         return str(iso) if iso else "unknown time"
     zone = "UTC" if moment.utcoffset() is not None and not moment.utcoffset() else moment.strftime("%z")
@@ -300,7 +50,7 @@ def fmt_time(iso, with_date: bool = True) -> str:
 
 
 def fmt_duration(seconds) -> str:
-    value = _num(seconds)
+    value = number(seconds)
     if value is None:
         return "—"
     if value < 60:
@@ -313,21 +63,21 @@ def fmt_duration(seconds) -> str:
 
 
 def fmt_value(value, unit: str = "") -> str:
-    number = _num(value)
-    if number is None:
+    amount = number(value)
+    if amount is None:
         return "—"
-    if abs(number) >= 100:
-        text = f"{number:,.0f}"
-    elif abs(number) >= 10:
-        text = f"{number:.1f}"
+    if abs(amount) >= 100:
+        text = f"{amount:,.0f}"
+    elif abs(amount) >= 10:
+        text = f"{amount:.1f}"
     else:
-        text = f"{number:.2f}"
+        text = f"{amount:.2f}"
     return f"{text} {unit}".rstrip()
 
 
 def delta_pct(now, before) -> float | None:
     """(now - before) / before in percent; None when either is missing or before is 0."""
-    now, before = _num(now), _num(before)
+    now, before = number(now), number(before)
     if now is None or before is None or before == 0:
         return None
     return (now - before) / before * 100
@@ -345,7 +95,7 @@ def fmt_delta(now, before, higher_is_better: bool) -> str:
 
 
 def _gib(mib) -> str:
-    value = _num(mib)
+    value = number(mib)
     return "—" if value is None else f"{value / 1024:.1f} GiB"
 
 
@@ -375,8 +125,8 @@ def link(url, label: str | None = None) -> str:
 
 def file_link(root: Path, report_dir: Path, target: Path, label: str | None = None) -> str:
     """A link from the report to a file of the project, relative, so the folder can move."""
-    relative = os.path.relpath(target, report_dir)
-    return f"[{label or _rel(target, root)}]({relative.replace(' ', '%20')})"
+    href = os.path.relpath(target, report_dir)
+    return f"[{label or relative(target, root)}]({href.replace(' ', '%20')})"
 
 
 def table(headers: list[str], rows: Iterable[list[str]], align: str = "") -> str:
@@ -454,7 +204,7 @@ def outcome(inputs: Inputs) -> Outcome:
     error = None
     hosts: list[str] = []
     if failed is not None:
-        failures = [f for f in _list(failed.get("failures")) if isinstance(f, dict)]
+        failures = [f for f in as_list(failed.get("failures")) if isinstance(f, dict)]
         hosts = sorted({str(f.get("host")) for f in failures if f.get("host")})
         first = failures[0] if failures else {}
         error = failed.get("error") or first.get("message") or record.get("error")
@@ -509,7 +259,7 @@ class Report:
                 f"**Hosts** {', '.join(inputs.hosts) or 'none'}; model {code(record.get('model') or '?')}; "
                 f"profile {self.profile_words()}"]
         if inputs.previous:
-            meta.append(f"**Previous `{command}`** {code(_record_id(inputs.previous, None))} of "
+            meta.append(f"**Previous `{command}`** {code(record_id_of(inputs.previous, None))} of "
                         f"{fmt_time(inputs.previous.get('started_at'))} "
                         f"({'succeeded' if inputs.previous.get('ok') else 'failed'})")
         lines += [f"- {m}" for m in meta]
@@ -552,8 +302,8 @@ class Report:
         if serve is not None or command == "up":
             model = inputs.record.get("model") or next((inputs.model(h) for h in hosts if inputs.model(h)), None)
             parts.append(f"are serving {code(model) if model else 'their model'}")
-        verified = [h for h in hosts if _get(inputs.verify.get(h), "ok") is True]
-        unverified = [h for h in hosts if _get(inputs.verify.get(h), "ok") is False]
+        verified = [h for h in hosts if dig(inputs.verify.get(h), "ok") is True]
+        unverified = [h for h in hosts if dig(inputs.verify.get(h), "ok") is False]
         if inputs.verify:
             if unverified:
                 parts.append(f"{_join(verified) or 'none'} passed verify but {_join(unverified)} did not")
@@ -589,22 +339,22 @@ class Report:
             return "## Fleet\n\nNo hosts."
         machines, serving = [], []
         notes: list[tuple[str, str]] = []
-        started = _when((inputs.record or {}).get("started_at"))
+        started = parse_time((inputs.record or {}).get("started_at"))
         for host in inputs.hosts:
             state = inputs.states.get(host) or {}
             system = state.get("system") if isinstance(state.get("system"), dict) else {}
-            facts = _get(inputs.doctor.get(host), "facts") or {}
+            facts = dig(inputs.doctor.get(host), "facts") or {}
             gpu = system.get("gpu") if "gpu" in system else None
             os_name = system.get("os")
             arch = system.get("arch") or facts.get("arch")
-            memory = system.get("memory_total_mib") or _get(facts, "memory", "total_mib")
+            memory = system.get("memory_total_mib") or dig(facts, "memory", "total_mib")
             driver = cuda = None
             gpu_name = None
             if isinstance(gpu, dict):
                 gpu_name, driver, cuda = gpu.get("name"), gpu.get("driver"), gpu.get("cuda")
             elif not system and isinstance(facts.get("gpu"), dict):
                 fgpu = facts["gpu"]
-                first = (_list(fgpu.get("gpus")) or [{}])[0]
+                first = (as_list(fgpu.get("gpus")) or [{}])[0]
                 gpu_name = first.get("name") if fgpu.get("present") else None
                 driver, cuda = fgpu.get("driver_version"), fgpu.get("cuda_version")
                 gpu = fgpu if fgpu.get("present") else None
@@ -645,7 +395,7 @@ class Report:
                 link(urls.get("api")), link(urls.get("endpoint")), link(urls.get("dashboard")),
                 "<br>".join(services) or "—",
             ])
-            updated = _when(state.get("updated_at"))
+            updated = parse_time(state.get("updated_at"))
             if not state:
                 source = "the doctor's facts (no state file yet)" if facts else "nothing: no state file yet"
                 notes.append((host, source))
@@ -673,9 +423,9 @@ class Report:
         if not inputs.verify:
             lines = []
             for host in inputs.hosts:
-                last = _get(inputs.states.get(host), "last_verify")
+                last = dig(inputs.states.get(host), "last_verify")
                 if isinstance(last, dict) and "ok" in last and not inputs.after_run(last.get("at")):
-                    failed = [str(i) for i in _list(last.get("failed"))]
+                    failed = [str(i) for i in as_list(last.get("failed"))]
                     result = "passed" if last.get("ok") else f"**failed** ({', '.join(failed) or 'no ids'})"
                     lines.append(f"- {host}: {result} at {fmt_time(last.get('at'))} (from the host state)")
             reason = "This run did not verify the hosts" if inputs.record else "No verify results"
@@ -687,8 +437,8 @@ class Report:
             return "\n".join(out)
         check_ids: list[str] = []
         for host in inputs.hosts:
-            for check in _list(_get(inputs.verify.get(host), "checks")):
-                cid = _get(check, "id")
+            for check in as_list(dig(inputs.verify.get(host), "checks")):
+                cid = dig(check, "id")
                 if isinstance(cid, str) and cid not in check_ids:
                     check_ids.append(cid)
         summary = []
@@ -697,7 +447,7 @@ class Report:
             if result is None:
                 summary.append(f"{host} has no verify result")
                 continue
-            checks = [c for c in _list(result.get("checks")) if isinstance(c, dict)]
+            checks = [c for c in as_list(result.get("checks")) if isinstance(c, dict)]
             passed = sum(1 for c in checks if c.get("ok"))
             warned = sum(1 for c in checks if not c.get("ok") and c.get("severity") == "warning")
             word = "passed" if result.get("ok") else "**failed**"
@@ -708,8 +458,8 @@ class Report:
         for cid in check_ids:
             row = [code(cid)]
             for host in inputs.hosts:
-                check = next((c for c in _list(_get(inputs.verify.get(host), "checks"))
-                              if _get(c, "id") == cid), None)
+                check = next((c for c in as_list(dig(inputs.verify.get(host), "checks"))
+                              if dig(c, "id") == cid), None)
                 if check is None:
                     row.append("—")
                 elif check.get("ok"):
@@ -722,14 +472,14 @@ class Report:
         out.append(table(["Check", *inputs.hosts], rows, "l" + "c" * len(inputs.hosts)))
         details = []
         for host in inputs.hosts:
-            for check in _list(_get(inputs.verify.get(host), "checks")):
+            for check in as_list(dig(inputs.verify.get(host), "checks")):
                 if not isinstance(check, dict) or check.get("ok"):
                     continue
                 kind = "warning" if check.get("severity") == "warning" else "failed"
                 details.append(f"**{host} · {code(check.get('id'))} {kind}:** {text(check.get('message'))}")
                 if check.get("hint"):
                     details.append(f"\n*Fix:* {text(check.get('hint'))}")
-                journal = [str(line) for line in _list(check.get("journal"))]
+                journal = [str(line) for line in as_list(check.get("journal"))]
                 if journal:
                     details.append("\nLast journal lines:\n\n" + fence(journal))
                 details.append("")
@@ -737,7 +487,7 @@ class Report:
             out += ["", "### Checks that did not pass", "", *details]
         passed_messages = []
         if len(inputs.hosts) == 1 and inputs.hosts[0] in inputs.verify:
-            for check in _list(_get(inputs.verify[inputs.hosts[0]], "checks")):
+            for check in as_list(dig(inputs.verify[inputs.hosts[0]], "checks")):
                 if isinstance(check, dict) and check.get("ok") and check.get("message"):
                     passed_messages.append(f"- {code(check.get('id'))}: {text(check.get('message'))}")
         if passed_messages:
@@ -800,7 +550,7 @@ class Report:
         conditions = data.get("conditions") if isinstance(data.get("conditions"), dict) else {}
         if conditions:
             out.append("\n*Conditions:* " + self.conditions(conditions))
-        for warning in _list(data.get("warnings")):
+        for warning in as_list(data.get("warnings")):
             out.append(f"\n> **Warning:** {text(warning)}")
         rows = []
         for s in hb.current.scenarios():
@@ -809,7 +559,7 @@ class Report:
             rows.append([code(s.get("name") or "?"), cell(s.get("traffic")) + self.video_words(s),
                          cell(s.get("concurrency")), requests, fmt_value(s.get("request_throughput")),
                          fmt_value(s.get("output_throughput"))]
-                        + [f"{fmt_value(_get(s, key, 'median'))} / {fmt_value(_get(s, key, 'p99'))}"
+                        + [f"{fmt_value(dig(s, key, 'median'))} / {fmt_value(dig(s, key, 'p99'))}"
                            for key, _ in _LATENCIES])
         out += ["", table(["Scenario", "Traffic", "Conc.", "Requests", "req/s", "Output tok/s",
                            *(f"{label} ms<br>median / p99" for _, label in _LATENCIES)], rows, "llrrrrrrrr")]
@@ -837,7 +587,7 @@ class Report:
         total, available = conditions.get("memory_total_mib"), conditions.get("memory_available_mib")
         if total or available:
             parts.append(f"memory {_gib(available)} available of {_gib(total)}")
-        psi = _num(conditions.get("memory_psi_some_avg10"))
+        psi = number(conditions.get("memory_psi_some_avg10"))
         if psi is not None:
             parts.append(f"memory pressure (PSI some, avg10) {psi:g} %")
         gpu = conditions.get("gpu")
@@ -875,9 +625,9 @@ class Report:
                 continue
             row = [code(s.get("name") or "?")]
             for get, better in ((lambda x: x.get("output_throughput"), True),
-                                (lambda x: _get(x, "ttft_ms", "median"), False),
-                                (lambda x: _get(x, "tpot_ms", "median"), False),
-                                (lambda x: _get(x, "e2el_ms", "median"), False)):
+                                (lambda x: dig(x, "ttft_ms", "median"), False),
+                                (lambda x: dig(x, "tpot_ms", "median"), False),
+                                (lambda x: dig(x, "e2el_ms", "median"), False)):
                 row.append(f"{fmt_value(get(p))} → {fmt_value(get(s))} ({fmt_delta(get(s), get(p), better)})")
             rows.append(row)
         gone = [name for name in previous if name not in {s.get("name") for s in hb.current.scenarios()}]
@@ -902,12 +652,12 @@ class Report:
             figure = published.closest(model)
             bench = self.inputs.benches[host].current
             single = next((s for s in bench.scenarios() if s.get("traffic") == "text"
-                           and _num(s.get("concurrency")) == 1), None)
+                           and number(s.get("concurrency")) == 1), None)
             if single is None:
                 continue
             ours.append([f"**{host}**, this run ({code(single.get('name'))})", code(model or "?"), "1",
-                         fmt_value(single.get("output_throughput")), fmt_value(_get(single, "ttft_ms", "median")),
-                         fmt_value(_get(single, "tpot_ms", "median")), "this report"])
+                         fmt_value(single.get("output_throughput")), fmt_value(dig(single, "ttft_ms", "median")),
+                         fmt_value(dig(single, "tpot_ms", "median")), "this report"])
             if figure is None:
                 continue
             marks.add(figure)
@@ -952,7 +702,7 @@ class Report:
             return ""
         out = ["## Timeline"]
         phases = inputs.phases()
-        previous = {str(p.get("phase")): p for p in _list((inputs.previous or {}).get("phases"))
+        previous = {str(p.get("phase")): p for p in as_list((inputs.previous or {}).get("phases"))
                     if isinstance(p, dict)}
         rows = []
         failed = self.outcome.failed_phase
@@ -964,10 +714,10 @@ class Report:
                 result = "**FAILED**"
             else:
                 result = "ok"
-            changes = [c for c in _list(phase.get("changes")) if isinstance(c, dict)]
+            changes = [c for c in as_list(phase.get("changes")) if isinstance(c, dict)]
             before = previous.get(name)
             rows.append([f"**{name}**", result, fmt_duration(phase.get("duration_s")),
-                         fmt_duration(_get(before, "duration_s")) if before else "—",
+                         fmt_duration(dig(before, "duration_s")) if before else "—",
                          self.change_summary(changes),
                          code(phase.get("run_id")) if phase.get("run_id") else "—"])
         expected = list(COMMAND_PHASES.get(inputs.command, ()))
@@ -975,7 +725,7 @@ class Report:
             if any(p.get("phase") == name for p in phases):
                 continue  # a skipped phase has its own row
             before = previous.get(name)
-            missing = [f"**{name}**", "not reached", "—", fmt_duration(_get(before, "duration_s")) if before else "—",
+            missing = [f"**{name}**", "not reached", "—", fmt_duration(dig(before, "duration_s")) if before else "—",
                        "—", "—"]
             # before the first phase that would have run after it (notes runs after a failure too)
             later = [i for i, r in enumerate(rows) if r[0].strip("*") in expected
@@ -1006,7 +756,7 @@ class Report:
         lines = []
         for phase in phases:
             by_host: dict[str, list[str]] = defaultdict(list)
-            for change in _list(phase.get("changes")):
+            for change in as_list(phase.get("changes")):
                 if isinstance(change, dict):
                     by_host[str(change.get("host"))].append(str(change.get("task") or "?"))
             # hosts that changed the same tasks are one line
@@ -1030,7 +780,7 @@ class Report:
     @staticmethod
     def setup_changes(record: dict | None) -> int:
         """Changes to how the hosts are set up (a bench result or the notes written are not such changes)."""
-        return sum(len(_list(p.get("changes"))) for p in _list((record or {}).get("phases"))
+        return sum(len(as_list(p.get("changes"))) for p in as_list((record or {}).get("phases"))
                    if isinstance(p, dict) and p.get("phase") not in BOOKKEEPING)
 
     def run_comparison(self) -> str:
@@ -1041,7 +791,7 @@ class Report:
             _plural(total_changes, "change") + " to the hosts' setup"
         if previous is None:
             return f"This is the first recorded `{inputs.command}` of this project: {changed}."
-        now, then = _num(record.get("duration_s")), _num(previous.get("duration_s"))
+        now, then = number(record.get("duration_s")), number(previous.get("duration_s"))
         ordinal = "This run"
         if now and then:
             ratio = then / now
@@ -1057,7 +807,7 @@ class Report:
             words = f"{ordinal} made {changed}"
         words += f"; the previous one made {_plural(self.setup_changes(previous), 'change')}"
         if previous.get("ok") is False:
-            failed = next((p.get("phase") for p in _list(previous.get("phases"))
+            failed = next((p.get("phase") for p in as_list(previous.get("phases"))
                            if isinstance(p, dict) and p.get("ok") is False), None)
             words += f" and failed{f' in {failed}' if failed else ''}"
         return words + "."
@@ -1067,17 +817,17 @@ class Report:
         """The run's warnings and those of this run's bench (failed verify checks of severity warning are shown
         under Verify)."""
         inputs = self.inputs
-        warnings = [str(w) for w in _list((inputs.record or {}).get("warnings"))]
+        warnings = [str(w) for w in as_list((inputs.record or {}).get("warnings"))]
         for host in inputs.hosts:
             bench = inputs.benches[host].current
             if bench is not None and inputs.benches[host].from_this_run:
                 warnings += [str(w) if str(w).startswith(f"{host}:") else f"{host}: {w}"
-                             for w in _list(bench.data.get("warnings"))]
+                             for w in as_list(bench.data.get("warnings"))]
         return list(dict.fromkeys(warnings))
 
     def verify_warnings(self) -> list[tuple[str, dict]]:
         return [(host, check) for host in self.inputs.hosts
-                for check in _list(_get(self.inputs.verify.get(host), "checks"))
+                for check in as_list(dig(self.inputs.verify.get(host), "checks"))
                 if isinstance(check, dict) and not check.get("ok") and check.get("severity") == "warning"]
 
     def problems(self) -> str:
@@ -1085,7 +835,7 @@ class Report:
         out = ["## Problems met"]
         failures = []
         for phase in inputs.phases():
-            for failure in _list(phase.get("failures")):
+            for failure in as_list(phase.get("failures")):
                 if not isinstance(failure, dict):
                     continue
                 status = failure.get("status") or "failed"
@@ -1094,7 +844,7 @@ class Report:
                 if failure.get("hint"):
                     line += f"  \n  *Fix:* {text(failure.get('hint'))}"
                 failures.append(line)
-            if phase.get("error") and not _list(phase.get("failures")):
+            if phase.get("error") and not as_list(phase.get("failures")):
                 failures.append(f"- **{phase.get('phase')}**: {text(phase.get('error'))}")
         error = (inputs.record or {}).get("error")
         if error and not any(text(error) in f for f in failures):
@@ -1103,7 +853,7 @@ class Report:
             out += ["", "In this run:", "", *failures]
         rows = []
         for host in inputs.hosts:
-            for problem in _list((inputs.states.get(host) or {}).get("problems")):
+            for problem in as_list((inputs.states.get(host) or {}).get("problems")):
                 if not isinstance(problem, dict):
                     continue
                 if problem.get("resolved_at"):
@@ -1133,11 +883,11 @@ class Report:
             steps.append("Provision the hosts and record a run: `sparkfleet up`.")
         elif done.failed_phase is not None:
             name = done.failed_phase.get("phase")
-            unreachable = any(_get(f, "status") == "unreachable" for f in _list(done.failed_phase.get("failures")))
+            unreachable = any(dig(f, "status") == "unreachable" for f in as_list(done.failed_phase.get("failures")))
             if unreachable:
                 steps.append("A host could not be reached: check it is on and its address in "
                              "`inventory/hosts.yml`, then `sparkfleet ping`.")
-            hints = [str(f.get("hint")) for f in _list(done.failed_phase.get("failures"))
+            hints = [str(f.get("hint")) for f in as_list(done.failed_phase.get("failures"))
                      if isinstance(f, dict) and f.get("hint")]
             where = f" on {_join(done.failed_hosts)}" if done.failed_hosts else ""
             step = f"Fix the {name} failure{where}: " + (text(hints[0]).rstrip(".") + "." if hints
@@ -1146,7 +896,7 @@ class Report:
                 step += f" Check with `sparkfleet doctor{limit}`."
             elif name == "serve":
                 host = done.failed_hosts[0] if done.failed_hosts else None
-                unit = _get(inputs.states.get(host) or {}, "vllm", "unit") if host else None
+                unit = dig(inputs.states.get(host) or {}, "vllm", "unit") if host else None
                 step += (f" The service's journal tells more: `journalctl -u {unit or 'sparkfleet-vllm-*'} -n 100`"
                          + (f" on {host}." if host else "."))
             elif name == "verify":
@@ -1162,7 +912,7 @@ class Report:
         elif done.ok is False:
             why = f" ({text(done.error)})" if done.error else ""
             steps.append(f"The run did not finish{why}: run `sparkfleet {inputs.command}` again.")
-        failing_verify = [h for h in inputs.hosts if _get(inputs.verify.get(h), "ok") is False]
+        failing_verify = [h for h in inputs.hosts if dig(inputs.verify.get(h), "ok") is False]
         if failing_verify and not (done.failed_phase and done.failed_phase.get("phase") == "verify"):
             steps.append(f"{_join(failing_verify)} failed verify: fix the checks above, then `sparkfleet verify`.")
         clocks: list[str] = []
@@ -1192,7 +942,7 @@ class Report:
             steps.append(f"Read the {'other ' if clocks or open_endpoint else ''}"
                          f"{_plural(others, 'warning')} under [Problems met](#problems-met) and act on "
                          f"{'it' if others == 1 else 'them'}.")
-        open_problems = [(h, p) for h in inputs.hosts for p in _list((inputs.states.get(h) or {}).get("problems"))
+        open_problems = [(h, p) for h in inputs.hosts for p in as_list((inputs.states.get(h) or {}).get("problems"))
                          if isinstance(p, dict) and not p.get("resolved_at")]
         if open_problems:
             steps.append(f"{_plural(len(open_problems), 'problem')} recorded on the hosts "
@@ -1226,7 +976,7 @@ class Report:
             paths = state.get("paths") if isinstance(state.get("paths"), dict) else {}
             on_host = paths.get("notes") or paths.get("state_dir") or "/var/lib/sparkfleet"
             items.append(f"on the host: {code(on_host)}")
-            dashboard = _get(state, "urls", "dashboard")
+            dashboard = dig(state, "urls", "dashboard")
             if dashboard:
                 items.append(f"dashboard {link(dashboard)}")
             hb = inputs.benches[host]
@@ -1234,7 +984,7 @@ class Report:
                 items.append("bench " + self.link_file(hb.current.path.relative_to(inputs.root)
                                                        if hb.current.path.is_relative_to(inputs.root)
                                                        else hb.current.path, hb.current.path.name))
-            unit = _get(state, "vllm", "unit")
+            unit = dig(state, "vllm", "unit")
             if unit:
                 items.append(f"logs: `journalctl -u {unit}`")
             out.append(f"- **{host}**: " + " · ".join(items))
@@ -1250,7 +1000,7 @@ class Report:
                     path = (inputs.root / artifacts).resolve()  # absolute, unless the project moved
                     if path.is_relative_to(inputs.root / STATE_DIRNAME):
                         folder = path.relative_to(inputs.root)
-                if folder is None and isinstance(run_id, str) and _NAME.match(run_id):
+                if folder is None and isinstance(run_id, str) and SAFE_NAME.match(run_id):
                     folder = Path(STATE_DIRNAME) / "runs" / run_id
                 if folder is not None:
                     name = str(phase.get("phase"))
@@ -1287,13 +1037,13 @@ def draw_charts(inputs: Inputs, report_dir: Path) -> tuple[dict[str, str], list[
                 continue
             lines: dict[str, list[tuple[float, float]]] = defaultdict(list)
             for s in bench.scenarios():
-                x, y = _num(s.get("concurrency")), _num(s.get("output_throughput"))
+                x, y = number(s.get("concurrency")), number(s.get("output_throughput"))
                 if x is not None and y is not None:
                     lines[str(s.get("traffic") or "?")].append((x, y))
             for traffic, points in lines.items():
                 label = f"{host} (previous)" if dashed else host
                 panels.setdefault(traffic, []).append(charts.Line(label, sorted(points), host, dashed))
-    panels = dict(sorted(panels.items(), key=lambda item: _TRAFFIC_ORDER.get(item[0], 9)))
+    panels = dict(sorted(panels.items(), key=lambda item: TRAFFIC_ORDER.get(item[0], 9)))
     for traffic in panels:  # current lines first in the legend
         panels[traffic].sort(key=lambda line: (line.dashed, line.label))
     jobs = []
@@ -1304,8 +1054,8 @@ def draw_charts(inputs: Inputs, report_dir: Path) -> tuple[dict[str, str], list[
         scenarios = bench.scenarios() if bench else []
         if not scenarios:
             continue
-        latency_panels = [charts.LatencyPanel(label, [_num(_get(s, key, "median")) for s in scenarios],
-                                              [_num(_get(s, key, "p99")) for s in scenarios])
+        latency_panels = [charts.LatencyPanel(label, [number(dig(s, key, "median")) for s in scenarios],
+                                              [number(dig(s, key, "p99")) for s in scenarios])
                           for key, label in _LATENCIES]
         names = [str(s.get("name") or "?") for s in scenarios]
         jobs.append((f"latency-{host}", f"latency-{host}.png",
@@ -1327,7 +1077,7 @@ def draw_charts(inputs: Inputs, report_dir: Path) -> tuple[dict[str, str], list[
 def build_report(project_root: Path, record_id: str | None = None) -> Path:
     """Write reports/<id>/report.md (+ PNG charts) for a run, point reports/latest.md at the newest report,
     and return the report's path. Raises ProjectError only when the project cannot be read or written."""
-    if record_id is not None and not _NAME.match(record_id):
+    if record_id is not None and not SAFE_NAME.match(record_id):
         raise UsageError(f"{record_id!r} is not a run id.", hint="Run ids look like 20261126T061500-up-ab12.")
     inputs = load(Path(project_root), record_id)
     report_dir = inputs.root / REPORTS_DIRNAME / inputs.report_id
@@ -1352,7 +1102,7 @@ def _point_latest(inputs: Inputs) -> None:
     for folder in reports.iterdir():
         if not (folder / "report.md").is_file() or folder.name == NO_RUN_ID:
             continue
-        record = _read_json(history / f"{folder.name}.json", inputs.root, []) or {}
+        record = read_json(history / f"{folder.name}.json", inputs.root, []) or {}
         key = (str(record.get("started_at") or ""), folder.name)
         if best is None or key > best[0]:
             best = (key, folder.name)
