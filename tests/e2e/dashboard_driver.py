@@ -272,4 +272,9 @@ def _scenario(page, url, video_path, api_key, prompt, segment_seconds, fps, time
         " || !document.querySelector('#bench-error').hidden",
         timeout=15_000,
     )
+    page.wait_for_function("() => document.querySelector('[data-testid=notes]').children.length > 0",
+                           timeout=15_000)
+    seen["bench_results"] = page.locator(f"{_tid('bench')} table").count()
+    seen["notes_tables"] = page.locator(f"{_tid('notes')} table").count()
+    seen["notes_text"] = page.locator(_tid("notes")).inner_text()
     shot("bench", full_page=True)

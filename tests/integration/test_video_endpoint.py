@@ -197,4 +197,8 @@ def test_the_dashboard_in_a_real_browser_analyses_a_video_and_seeks_to_a_segment
     assert seen["status"] == "done" and seen["segments_count"] == 3
     assert abs(seen["current_time"] - seen["clicked_start"]) <= 1 and seen["last_segment_highlighted"]
     assert not seen["page_errors"]
+    # the Bench & notes tab: the bench results of the first `up`, and the host's NOTES.md with its tables rendered
+    assert seen["bench_results"] >= 1
+    assert seen["notes_tables"] >= 2 and "notes for whoever runs this host next" in seen["notes_text"]
+    assert "Ansible managed" not in seen["notes_text"] and "|---" not in seen["notes_text"]
     assert all(Path(p).stat().st_size > 0 for p in seen["screenshots"].values())

@@ -625,11 +625,69 @@
     }, function (e) { var box = clear($("notes")); box.appendChild(el("p", { className: "errtext", text: e.message })); });
   }
 
-  var LABEL_KEYS = ["name", "label", "scenario", "test", "case", "dataset", "config", "concurrency", "max_concurrency", "request_rate"];
   function renderBench(results) {
     var box = clear($("bench")), chart = $("bench-chart");
     if (!Array.isArray(results)) results = [results];
     if (!results.length) { box.appendChild(el("p", { className: "muted", "data-testid": "bench-empty", text: "no benchmark yet" })); clear(chart); return; }
+    var isRun = function (r) { return !!(r && r.result && Array.isArray(r.result.scenarios)); };
+    var runs = results.filter(isRun), others = results.filter(function (r) { return !isRun(r); });
+    runs.forEach(function (r) { box.appendChild(benchRun(r)); });
+    if (runs.length) {
+      // output throughput of the newest run, scenario by scenario
+      var newest = runs[0].result;
+      barChart(chart, newest.scenarios.filter(function (sc) { return typeof sc.output_throughput === "number"; })
+        .map(function (sc) { return { label: sc.name, value: sc.output_throughput }; }),
+        { label: "output tokens/s, " + (newest.id || "newest run") });
+    }
+    if (others.length) {
+      if (runs.length) box.appendChild(el("h3", { text: "Other files" }));
+      renderBenchGeneric(box, runs.length ? el("div") : chart, others);
+    }
+  }
+
+  /** One sparkfleet bench result (schema 1, docs/run-data.md): what ran where, its warnings, a row per scenario. */
+  function benchRun(entry) {
+    var r = entry.result, c = r.conditions || {}, gpu = c.gpu;
+    var section = el("section", { className: "bench-run card", "data-testid": "bench-run", "data-bench-id": r.id || entry.file });
+    section.appendChild(el("h3", { text: (r.id || entry.file) }));
+    var facts = [r.host, r.model + (r.model_revision ? " @ " + String(r.model_revision).slice(0, 12) : ""),
+      "vLLM " + (r.vllm_version || "?"), when(r.started_at) + (r.duration_s !== undefined ? " (" + num(r.duration_s, 1) + " s)" : ""),
+      "seed " + r.seed, r.profile ? "profile " + r.profile : null].filter(Boolean);
+    section.appendChild(el("p", { className: "muted small", text: facts.join(" · ") }));
+    var cond = ["memory available " + num(c.memory_available_mib) + " of " + num(c.memory_total_mib) + " MiB",
+      "pressure " + (c.memory_psi_some_avg10 === null || c.memory_psi_some_avg10 === undefined ? "—" : num(c.memory_psi_some_avg10, 1) + " %"),
+      gpu ? gpu.name + ": SM clock peak " + num(gpu.clock_sm_peak_mhz) + " of " + num(gpu.clock_sm_max_mhz) + " MHz" : "no GPU"];
+    section.appendChild(el("p", { className: "muted small", text: cond.join(" · ") }));
+    if ((r.warnings || []).length) {
+      section.appendChild(el("ul", { className: "bench-warnings" }, r.warnings.map(function (w) {
+        return el("li", { className: "errtext", "data-testid": "bench-warning", text: w });
+      })));
+    }
+    var ms = function (m, k) { return m && m[k] !== undefined ? num(m[k], 1) : "—"; };
+    var cols = [["scenario", function (sc) { return sc.name; }],
+      ["traffic", function (sc) { return sc.traffic + (sc.video ? " " + sc.video.width + "×" + sc.video.height + "×" + sc.video.frames : ""); }],
+      ["concurrency", function (sc) { return num(sc.concurrency); }],
+      ["ok / failed", function (sc) { return num(sc.completed) + " / " + num(sc.failed); }],
+      ["req/s", function (sc) { return num(sc.request_throughput, 2); }],
+      ["output tok/s", function (sc) { return num(sc.output_throughput, 1); }],
+      ["TTFT p50 ms", function (sc) { return ms(sc.ttft_ms, "median"); }], ["TTFT p99", function (sc) { return ms(sc.ttft_ms, "p99"); }],
+      ["TPOT p50 ms", function (sc) { return ms(sc.tpot_ms, "median"); }], ["TPOT p99", function (sc) { return ms(sc.tpot_ms, "p99"); }],
+      ["ITL p50 ms", function (sc) { return ms(sc.itl_ms, "median"); }], ["ITL p99", function (sc) { return ms(sc.itl_ms, "p99"); }],
+      ["E2EL p50 ms", function (sc) { return ms(sc.e2el_ms, "median"); }], ["E2EL p99", function (sc) { return ms(sc.e2el_ms, "p99"); }]];
+    var table = el("table", { className: "grid bench", "data-testid": "bench-table" });
+    table.appendChild(el("thead", null, [el("tr", null, cols.map(function (c2) { return el("th", { text: c2[0] }); }))]));
+    table.appendChild(el("tbody", null, r.scenarios.map(function (sc) {
+      return el("tr", { "data-testid": "bench-row", "data-scenario": sc.name, className: sc.failed ? "bench-failed" : null }, cols.map(function (c2, i) {
+        return el("td", { className: i >= 2 ? "numcell" : null, text: c2[1](sc) });
+      }));
+    })));
+    section.appendChild(el("div", { className: "table-wrap" }, [table]));
+    return section;
+  }
+
+  var LABEL_KEYS = ["name", "label", "scenario", "test", "case", "dataset", "config", "concurrency", "max_concurrency", "request_rate"];
+  /** Files in the bench folder that are not sparkfleet results (a raw vLLM result copied there): every field flattened. */
+  function renderBenchGeneric(box, chart, results) {
     var rows = results.map(function (r) {
       var m = {}; (typeof r === "object" && r ? flatten(r, "") : [["value", String(r)]]).forEach(function (p) { m[p[0]] = p[1]; }); return { flat: m, raw: r };
     });
@@ -682,7 +740,8 @@
     });
   }
 
-  /** Tiny markdown: escapes all HTML; headings, lists, fenced code, paragraphs, inline code/bold/italic/links. */
+  /** Tiny markdown: escapes all HTML; headings, lists, tables, fenced code, paragraphs, inline code/bold/italic/links;
+      HTML comments are dropped. */
   function markdown(src) {
     var lines = String(src).replace(/\r\n?/g, "\n").split("\n");
     var out = [], para = [], list = null, i = 0;
@@ -706,6 +765,23 @@
         while (i < lines.length && lines[i].trim().indexOf(fence) !== 0) { code.push(lines[i]); i++; }
         out.push("<pre><code>" + escapeHtml(code.join("\n")) + "</code></pre>");
         i++; continue;
+      }
+      if (/^\s*<!--/.test(line)) {   // an HTML comment (e.g. "Ansible managed") is not shown
+        while (i < lines.length && lines[i].indexOf("-->") < 0) i++;
+        i++; continue;
+      }
+      if (/^\s*\|/.test(line) && i + 1 < lines.length && /^\s*\|?\s*:?-{3,}/.test(lines[i + 1])) {
+        flushPara(); flushList();
+        var cells = function (row) { return row.trim().replace(/^\|/, "").replace(/\|$/, "").split("|"); };
+        var head = cells(line).map(function (c) { return "<th>" + inline(c.trim()) + "</th>"; }).join("");
+        var body = [];
+        i += 2;
+        while (i < lines.length && /^\s*\|/.test(lines[i])) {
+          body.push("<tr>" + cells(lines[i]).map(function (c) { return "<td>" + inline(c.trim()) + "</td>"; }).join("") + "</tr>");
+          i++;
+        }
+        out.push('<table class="md"><thead><tr>' + head + "</tr></thead><tbody>" + body.join("") + "</tbody></table>");
+        continue;
       }
       if ((m = /^(#{1,6})\s+(.*?)\s*#*\s*$/.exec(line))) {
         flushPara(); flushList();
