@@ -60,6 +60,16 @@ def urls(project: Project) -> dict[str, dict]:
     return found
 
 
+def served_models(project: Project, hosts: list[str]) -> list[str]:
+    """The models the hosts' gathered state files say they serve."""
+    names = set()
+    for host in hosts:
+        state = _read_state(hosts_dir(project) / host) or {}
+        if (state.get("model") or {}).get("name"):
+            names.add(state["model"]["name"])
+    return sorted(names)
+
+
 def check_note(project: Project, host: str, text: str) -> str:
     """The note, cleaned, or a UsageError saying what is wrong with it."""
     from sparkfleet.inventory import Inventory

@@ -101,6 +101,10 @@ def execute(project: Project, emit: Callable, command: str, phases: list[str], l
         code = notes_code
         record["error"] = phase_error(entry)
     record["hosts"] = sorted({host for p in record["phases"] for host in p["run"]["hosts"]}) or hosts
+    if record["model"] is None:  # the profile's default: what the hosts' notes say they serve
+        from sparkfleet.notes import served_models
+
+        record["model"] = ", ".join(served_models(project, record["hosts"])) or None
     history.finish(record, code)
     history.save(project, record)
     if report:
