@@ -329,10 +329,13 @@ def up(settings: Settings, out: Output, limit: str | None, model: str | None) ->
     from sparkfleet import catalog, plans
     from sparkfleet.project import remember_model
 
+    extravars = {"bench_when": "missing"}
     if model:
         catalog.check(model)
+        extravars["sparkfleet_model"] = model
+    record = _plan(settings, out, "up", plans.UP_PHASES, limit, extravars, model)
+    if model and plans.served(record):  # later runs (verify, bench, notes) then check and measure this model
         remember_model(settings.project(), model)
-    record = _plan(settings, out, "up", plans.UP_PHASES, limit, {"bench_when": "missing"}, model)
     result = _plan_result(settings, record)
     out.success(result, _plan_text(record, result), exit_code=ExitCode(record["exit_code"]))
     return record["exit_code"]

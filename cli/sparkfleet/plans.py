@@ -94,8 +94,10 @@ def execute(project: Project, emit: Callable, command: str, phases: list[str], l
             break
     # The notes phase runs even after a failure: the host then remembers what went wrong, and the next run
     # records how it was fixed.
-    entry, notes_code = run_phase(project, emit, "notes", limit,
-                                  {**extravars, "notes_record": history.slim(record)})
+    notes_vars = {**extravars, "notes_record": history.slim(record)}
+    if not served(record):  # a model asked for but not served: the notes describe what the hosts still serve
+        notes_vars.pop("sparkfleet_model", None)
+    entry, notes_code = run_phase(project, emit, "notes", limit, notes_vars)
     record["phases"].append(entry)
     if code == ExitCode.OK and notes_code != ExitCode.OK:
         code = notes_code
@@ -116,6 +118,11 @@ def execute(project: Project, emit: Callable, command: str, phases: list[str], l
         record["report_s"] = round(time.monotonic() - started, 2)
         history.save(project, record)
     return record
+
+
+def served(record: dict) -> bool:
+    """Whether the record's serve phase ran and passed."""
+    return any(p["phase"] == "serve" and p["ok"] for p in record["phases"])
 
 
 def changed(record: dict) -> bool:

@@ -105,8 +105,14 @@ def test_a_model_that_does_not_fit_is_refused_before_download(served):
     result = run_sparkfleet("--json", "up", "--model", "qwen3-vl-32b-instruct-fp8", cwd=served["project"],
                             timeout=600)
     assert result.code == 3, result.stdout[-3000:]
-    message = result.summary["result"]["phases"][-1]["run"]["failures"][0]["message"]
+    phases = {p["phase"]: p for p in result.summary["result"]["phases"]}
+    message = phases["serve"]["run"]["failures"][0]["message"]
     assert "needs about 52 GiB of memory" in message and "Nothing was downloaded" in message
+    assert "verify" not in phases and phases["notes"]["ok"]  # stopped at serve; the notes still recorded it
+    # the model that does not fit is not remembered, and the notes still describe the model that is served
+    assert not (served["project"] / "inventory/group_vars/all/model.yml").exists()
+    state = json.loads((served["project"] / ".sparkfleet/hosts/lab1/state.json").read_text())
+    assert state["model"]["name"] == "qwen3-vl-tiny" and state["problems"][-1]["phase"] == "serve"
     assert not (served["project"] / ".sparkfleet/models/qwen3-vl-32b-instruct-fp8").exists()
     assert on_host(served, "test", "-e", "/opt/sparkfleet/models/qwen3-vl-32b-instruct-fp8").returncode == 1
 
