@@ -69,8 +69,10 @@ def test_a_failing_up_stops_with_a_partial_report_and_the_next_run_records_the_f
     [problem] = [p for p in state["problems"] if p["run"] == result["record"]]
     assert problem["phase"] == "verify" and problem["resolved_at"] is None
 
-    fixed = run_sparkfleet("--json", "up", cwd=project, timeout=900)
+    fixed = run_sparkfleet("--json", "up", "--model", "qwen3-vl-tiny", cwd=project, timeout=900)
     assert fixed.code == 0, fixed.stdout[-3000:]
+    # a model given to a successful up is remembered for the runs after it
+    assert "sparkfleet_model: qwen3-vl-tiny" in (project / "inventory/group_vars/all/model.yml").read_text()
     state = json.loads((project / ".sparkfleet" / "hosts" / "lab1" / "state.json").read_text())
     [problem] = [p for p in state["problems"] if p["run"] == result["record"]]
     assert problem["resolved_by"] == fixed.summary["result"]["record"]
