@@ -8,6 +8,7 @@ lab's CPU vLLM serving the tiny Qwen3-VL) and SPARKFLEET_VIDEO_E2E_MEDIA_DIR is 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sparkfleet_video.app import create_app, sse  # noqa: E402
 from sparkfleet_video.config import Settings  # noqa: E402
 from sparkfleet_video.jobs import new_job, now_iso, summary_budgets, summary_prompt  # noqa: E402
-from sparkfleet_video.media import plan_segments  # noqa: E402
+from sparkfleet_video.media import as_is_fps, cut_segment, place_as_is, plan_segments, probe  # noqa: E402
 from sparkfleet_video.store import Store  # noqa: E402
 from sparkfleet_video.vllm import TokenRate, parse_prometheus, sample_from_metrics  # noqa: E402
 
@@ -125,6 +126,52 @@ def put_job(settings: Settings, job: dict, upload_path: Path | None = None) -> N
 ])
 def test_plan_segments(duration, seconds, expected):
     assert plan_segments(duration, seconds) == expected
+
+
+MP4 = "mov,mp4,m4a,3gp,3g2,mj2"
+
+
+@pytest.mark.parametrize(("changes", "fps", "kept"), [
+    ({}, 2, 4),  # 2 s at 10 fps: 4 frames, as the re-encode at 2 fps keeps
+    ({"frames": 69, "frame_rate": 30.0}, 2, 5),  # 2.3 s: ffmpeg rounds 4.6 frames to 5; vLLM's loader would take 4
+    ({"frames": 69, "frame_rate": 30.0}, 1, None),  # 2 frames: vLLM's loader would take 4
+    ({"frame_rate": 2.0, "frames": 4}, 2, 4),  # as many frames a second as the model samples
+    ({"frame_rate": 1.0, "frames": 10}, 2, None),  # fewer: the re-encode would repeat frames
+    ({"frames": None}, 2, None),
+    ({"frames": 3000, "frame_rate": 25.0}, 2, None),  # 2 minutes: vLLM would decode every frame in its API server
+    ({"height": 720}, 2, None),  # the re-encode would scale it down
+    ({"rotation": 90}, 2, None),  # and turn it
+    ({"codec": "vp9", "container": "matroska,webm"}, 2, None),
+])
+def test_which_videos_go_to_vllm_as_they_are_and_how_many_frames_it_keeps(changes, fps, kept):
+    video = {"container": MP4, "codec": "h264", "duration_s": 2.0, "width": 160, "height": 120, "size_bytes": 1,
+             "frame_rate": 10.0, "frames": 20, "rotation": 0, **changes}
+    loader_fps = as_is_fps(video, fps)
+    if kept is None:
+        assert loader_fps is None
+    else:  # what vLLM's Qwen3-VL loader computes from it
+        assert int(video["frames"] / video["frame_rate"] * loader_fps) == kept
+
+
+def test_placing_a_video_as_it_is_links_or_copies_it_readable(tmp_path, monkeypatch):
+    source = tmp_path / "uploads" / "source"
+    source.parent.mkdir()
+    source.write_bytes(b"video bytes")
+    source.chmod(0o600)
+    place_as_is(source, tmp_path / "media" / "j_1" / "seg-0.mp4")
+    linked = tmp_path / "media" / "j_1" / "seg-0.mp4"
+    assert linked.stat().st_ino == source.stat().st_ino
+    assert oct(linked.stat().st_mode & 0o777) == "0o644"
+
+    def cross_device(*_args):  # what link() says between two mounts (systemd's ReadWritePaths)
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    place_as_is(source, tmp_path / "media" / "j_2" / "seg-0.mp4")
+    copied = tmp_path / "media" / "j_2" / "seg-0.mp4"
+    assert copied.read_bytes() == b"video bytes" and copied.stat().st_ino != source.stat().st_ino
+    assert oct(copied.stat().st_mode & 0o777) == "0o644"
+    assert sorted(p.name for p in copied.parent.iterdir()) == ["seg-0.mp4"]
 
 
 def test_summary_prompt_has_times_texts_and_request_and_fits_a_budget():
@@ -229,6 +276,18 @@ def test_over_the_size_limit_is_413(tmp_path, media):
         resp = client.post("/v1/jobs", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"})
         assert_error(resp, 413, "too_large")
         assert list((tmp_path / "data" / "uploads").iterdir()) == []
+
+
+@needs_ffmpeg
+def test_probe_reads_frame_rate_and_rotation(media, tmp_path):
+    import subprocess
+
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(media["clip"]), "-c", "copy", "-metadata:s:v:0", "rotate=90",
+                    str(rotated)], check=True)
+    clip = asyncio.run(probe(media["clip"], "clip.mp4", 60)).as_dict()
+    assert (clip["frame_rate"], clip["frames"], clip["rotation"], clip["container"]) == (10.0, 30, 0, MP4)
+    assert asyncio.run(probe(rotated, "rotated.mp4", 60)).rotation in (90, 270)
 
 
 @needs_ffmpeg
@@ -356,6 +415,72 @@ def test_unfinished_job_resumes_at_start_and_fails_clearly_without_vllm(tmp_path
     assert job["segments"][0] == done
 
 
+class StandInVllm:
+    """A loopback HTTP server that answers like vLLM's OpenAI server and keeps the chat requests it got."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        chats = self.chats = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *_args) -> None:
+                pass
+
+            def answer(self, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self.answer({"data": [{"id": "tiny", "max_model_len": 2048}]} if self.path == "/v1/models" else {})
+
+            def do_POST(self) -> None:
+                chats.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.answer({"choices": [{"message": {"content": "a test pattern"}}],
+                             "usage": {"prompt_tokens": 50, "completion_tokens": 4}})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@needs_ffmpeg
+def test_a_one_segment_clip_goes_to_vllm_as_it_is_and_a_longer_one_in_segments(tmp_path, media):
+    """The 3 s, 10 fps clip in one segment is handed over unchanged, vLLM's loader told to keep the 6 frames a
+    re-encode at 2 fps has; in 2 s segments each is re-encoded at 2 fps and the loader keeps every frame."""
+    vllm = StandInVllm()
+    settings = settings_for(tmp_path, vllm_url=vllm.url)
+    try:
+        with TestClient(create_app(settings)) as client:
+            job = upload(client, media["clip"], fps="2", wait="true").json()
+            assert job["status"] == "done" and job["summary"] == "a test pattern", job
+            assert job["video"]["frame_rate"] == 10.0
+            [chat] = vllm.chats
+            loader_fps = chat["media_io_kwargs"]["video"]["fps"]
+            assert int(30 / 10 * loader_fps) == 6 and chat["mm_processor_kwargs"] == {"fps": loader_fps}
+            sent = Path(chat["messages"][0]["content"][0]["video_url"]["url"].removeprefix("file://"))
+            assert sent == (settings.media_dir / job["id"] / "seg-0.mp4").resolve()
+            assert sent.read_bytes() == media["clip"].read_bytes()
+
+            vllm.chats.clear()
+            job = upload(client, media["clip"], fps="2", segment_seconds="2", wait="true").json()
+            assert job["status"] == "done" and job["progress"]["segments_total"] == 2, job
+            segments = [c for c in vllm.chats if isinstance(c["messages"][0]["content"], list)]
+            assert len(segments) == 2 and len(vllm.chats) == 3  # and the summary
+            for chat in segments:
+                assert chat["media_io_kwargs"] == {"video": {"fps": 2.0}}
+                assert chat["mm_processor_kwargs"] == {"fps": 2.0}
+            cut = asyncio.run(probe(settings.media_dir / job["id"] / "seg-0.mp4", "seg-0.mp4", 60))
+            assert (cut.frame_rate, cut.duration_s) == (2.0, 2.0)
+    finally:
+        vllm.server.shutdown()
+
+
 def test_api_key_is_enforced_on_v1_and_api_only(tmp_path):
     key_file = tmp_path / "key"
     key_file.write_text("s3cret\n")
@@ -466,6 +591,7 @@ E2E_URL = os.environ.get("SPARKFLEET_VIDEO_E2E_VLLM_URL")
 @pytest.mark.skipif(not E2E_URL, reason="set SPARKFLEET_VIDEO_E2E_VLLM_URL (and _E2E_MEDIA_DIR) to a running vLLM")
 @needs_ffmpeg
 def test_real_vllm_job_flow(tmp_path):
+    import httpx
     from sparkfleet.lab.test_media import make_video
 
     media_dir = Path(os.environ.get("SPARKFLEET_VIDEO_E2E_MEDIA_DIR", "/tmp/media")) / f"test-{os.getpid()}"
@@ -484,6 +610,22 @@ def test_real_vllm_job_flow(tmp_path):
             assert job["usage"]["completion_tokens"] > 0
             assert job["timings"]["analysis_s"] > 0
             assert oct((media_dir / job["id"] / "seg-0.mp4").stat().st_mode & 0o777) == "0o644"
+
+            # a one-segment clip goes as it is and gives the model as many frames (tokens) as its re-encode: 2.3 s
+            # at 30 fps sampled at 2 fps is 5 frames (ffmpeg rounds 4.6 up, vLLM's loader alone would take 4)
+            short = make_video(tmp_path / "short.mp4", seconds=2.3, fps=30)
+            job = upload(client, short, fps="2", wait="true").json()
+            assert job["status"] == "done", job
+            assert (media_dir / job["id"] / "seg-0.mp4").read_bytes() == short.read_bytes()
+            cut = media_dir / "cut.mp4"
+            asyncio.run(cut_segment(short, cut, 0.0, job["video"]["duration_s"], 2.0))
+            reencoded = httpx.post(f"{E2E_URL}/v1/chat/completions", timeout=120, json={
+                "model": job["model"], "max_tokens": 1, "media_io_kwargs": {"video": {"fps": 2.0}},
+                "mm_processor_kwargs": {"fps": 2.0}, "messages": [{"role": "user", "content": [
+                    {"type": "video_url", "video_url": {"url": cut.resolve().as_uri()}},
+                    {"type": "text", "text": "Describe the video"}]}]}).json()
+            assert job["usage"]["prompt_tokens"] == reencoded["usage"]["prompt_tokens"]
+
             system = client.get("/api/system").json()
             assert system["vllm"]["state"] == "ready"
             assert 'kind="segment",outcome="ok"' in client.get("/metrics").text

@@ -1,5 +1,6 @@
-"""Running jobs: cut segments, ask vLLM about each (bounded by a global AND a per-job semaphore), summarise,
-keep the store and the watchers (SSE, wait) up to date; resume unfinished jobs at start; retention."""
+"""Running jobs: cut segments (or pass a small clip as it is), ask vLLM about each (bounded by a global AND a
+per-job semaphore), summarise, keep the store and the watchers (SSE, wait) up to date; resume unfinished jobs at
+start; retention."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .config import Settings
-from .media import cut_segment, plan_segments
+from .media import as_is_fps, cut_segment, place_as_is, plan_segments
 from .metrics import Metrics
 from .store import Store
 from .vllm import VllmClient, VllmRejected, VllmUnavailable
@@ -316,15 +317,19 @@ class JobManager:
             self.queue_depth -= 1
 
     async def _segment(self, job: dict, upload: Path, seg: dict, per_job: asyncio.Semaphore) -> None:
-        opts = job["options"]
+        fps = float(job["options"]["fps"])
+        loader_fps = as_is_fps(job["video"], fps) if len(job["segments"]) == 1 else None
         async with per_job:
             seg["status"] = "running"
             await self._save(job)
             path = self.media_dir(job["id"]) / f"seg-{seg['index']}.mp4"
             if not path.exists():
                 try:
-                    async with self.cut_slots:
-                        await cut_segment(upload, path, seg["start_s"], seg["end_s"], float(opts["fps"]))
+                    if loader_fps:
+                        await asyncio.to_thread(place_as_is, upload, path)
+                    else:
+                        async with self.cut_slots:
+                            await cut_segment(upload, path, seg["start_s"], seg["end_s"], fps)
                 except RuntimeError as exc:
                     log.warning("cutting segment %s of %s failed: %s", seg["index"], job["id"], exc)
                     self._dequeue(seg)
@@ -339,7 +344,11 @@ class JobManager:
                     {"type": "text", "text": segment_prompt(job["prompt"], seg["index"], len(job["segments"]),
                                                             seg["start_s"], seg["end_s"])}]}],
                 "max_tokens": self.settings.max_tokens,
-                "mm_processor_kwargs": {"fps": float(opts["fps"]), "do_sample_frames": True},
+                # vLLM's loader samples at this fps (a segment is already at fps: it keeps every frame); the
+                # model's processor samples again only when the loader kept every frame (its metadata says so):
+                # forcing do_sample_frames would index frames the loader dropped (HTTP 400)
+                "media_io_kwargs": {"video": {"fps": loader_fps or fps}},
+                "mm_processor_kwargs": {"fps": loader_fps or fps},
             }
             async with self.global_slots:
                 self._dequeue(seg)

@@ -1,4 +1,5 @@
-"""ffprobe before anything else, segment planning, and cutting segments with ffmpeg."""
+"""ffprobe before anything else, segment planning, and cutting segments with ffmpeg (or handing a small clip to
+vLLM as it is)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ MAX_HEIGHT = 360
 # ffprobe "formats" that are still images or text, not videos
 _IMAGE_FORMATS = ("image2", "tty", "gif")  # plus every *_pipe (png_pipe, jpeg_pipe, webp_pipe, ...)
 _IMAGE_CODECS = {"png", "mjpeg", "jpeg2000", "bmp", "gif", "webp", "tiff", "ansi", "apng"}
+# files that vLLM's video loader was checked to read like a re-encoded segment (h264 in mp4)
+_AS_IS_CONTAINER = "mov,mp4,m4a,3gp,3g2,mj2"
+_AS_IS_CODECS = ("h264",)
+LOADER_MIN_FRAMES = 4  # vLLM's Qwen3-VL video loader keeps at least this many frames
+# longer files are re-encoded: vLLM reads the whole file into memory and decodes every frame in its API server
+AS_IS_MAX_FRAMES = 1800
 
 
 @dataclass(frozen=True)
@@ -30,10 +37,14 @@ class VideoInfo:
     width: int
     height: int
     size_bytes: int
+    frame_rate: float | None = None
+    frames: int | None = None
+    rotation: int = 0
 
     def as_dict(self) -> dict:
         return {"container": self.container, "codec": self.codec, "duration_s": round(self.duration_s, 3),
-                "width": self.width, "height": self.height, "size_bytes": self.size_bytes}
+                "width": self.width, "height": self.height, "size_bytes": self.size_bytes,
+                "frame_rate": self.frame_rate, "frames": self.frames, "rotation": self.rotation}
 
 
 def looks_like_video_container(head: bytes) -> bool:
@@ -120,7 +131,9 @@ async def probe(path: Path, name: str, max_duration_s: float) -> VideoInfo:
                        f"{max_duration_s:g} s", "Cut the video into shorter parts (ffmpeg -ss START -t SECONDS) "
                        "or ask the operator to raise SPARKFLEET_VIDEO_MAX_DURATION_S.")
     return VideoInfo(container=container, codec=str(stream.get("codec_name") or ""), duration_s=duration,
-                     width=int(stream.get("width") or 0), height=int(stream.get("height") or 0), size_bytes=size)
+                     width=int(stream.get("width") or 0), height=int(stream.get("height") or 0), size_bytes=size,
+                     frame_rate=_rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate")),
+                     frames=int(_float(stream.get("nb_frames")) or 0) or None, rotation=_rotation(stream))
 
 
 def _float(value) -> float | None:
@@ -128,6 +141,20 @@ def _float(value) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _rate(value) -> float | None:
+    """ffprobe's "30000/1001" as a number; None for "0/0" (unknown)."""
+    num, _, den = str(value or "").partition("/")
+    rate = (_float(num) or 0.0) / (_float(den) or 1.0)
+    return rate if rate > 0 and math.isfinite(rate) else None
+
+
+def _rotation(stream: dict) -> int:
+    for side in stream.get("side_data_list") or []:
+        if side.get("rotation") is not None:
+            return int(_float(side["rotation"]) or 0) % 360
+    return int(_float((stream.get("tags") or {}).get("rotate")) or 0) % 360
 
 
 def plan_segments(duration_s: float, segment_seconds: float) -> list[tuple[float, float]]:
@@ -151,6 +178,45 @@ def segment_fps(fps: float, length_s: float) -> float:
     """Frame rate of a segment file: the requested fps, but at least 2 frames in the segment (the model's video
     processor needs two frames for one temporal patch)."""
     return max(fps, 2.0 / max(length_s, 0.1))
+
+
+def as_is_fps(video: dict, fps: float) -> float | None:
+    """The fps to ask vLLM's loader for when a one-segment video can go to vLLM unchanged; None when it must be
+    re-encoded. The model must then see what a re-encoded segment gives it, as many frames at the same size:
+    so the file must be what the loader reads like a segment (h264 in mp4), at most MAX_HEIGHT high and not
+    rotated (the re-encode would scale and turn it), and hold the frames the re-encode would keep. ffmpeg's fps
+    filter keeps round(length * fps) frames, vLLM's Qwen3-VL loader floor(frames / frame_rate * its fps), at
+    least LOADER_MIN_FRAMES: asking it for (kept + 0.5) / length makes it keep exactly as many."""
+    rate, frames = video.get("frame_rate"), video.get("frames")
+    if not (video.get("container") == _AS_IS_CONTAINER and video.get("codec") in _AS_IS_CODECS and rate
+            and 0 < (frames or 0) <= AS_IS_MAX_FRAMES and 0 < int(video.get("height") or 0) <= MAX_HEIGHT
+            and not video.get("rotation")):
+        return None
+    length = frames / rate
+    kept = math.floor(length * fps + 0.5)
+    # under the loader's minimum it would take more frames; over the file's frames the re-encode repeats some
+    if not LOADER_MIN_FRAMES <= kept <= frames:
+        return None
+    return (kept + 0.5) / length
+
+
+def place_as_is(source: Path, dest: Path) -> None:
+    """Put the upload where vLLM may read it, 0644: a hard link, or a copy where the two folders are different
+    mounts (systemd's ReadWritePaths makes each its own mount, so link() fails with EXDEV)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(dest.parent, 0o755)
+    tmp = dest.with_suffix(".part.mp4")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        try:
+            shutil.copyfile(source, tmp)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise RuntimeError(f"could not copy the video for vLLM: {exc.strerror}") from exc
+    os.chmod(tmp, 0o644)
+    tmp.replace(dest)
 
 
 async def cut_segment(source: Path, dest: Path, start_s: float, end_s: float, fps: float) -> None:

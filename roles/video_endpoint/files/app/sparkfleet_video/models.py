@@ -69,6 +69,9 @@ class Video(BaseModel):
     width: int
     height: int
     size_bytes: int
+    frame_rate: float | None = Field(None, description="frames per second (average); null where the file does not say")
+    frames: int | None = Field(None, description="frames in the video stream; null where the container does not say")
+    rotation: int = Field(0, description="degrees the player turns the picture (0, 90, 180, 270)")
 
 
 class Progress(BaseModel):
