@@ -372,8 +372,10 @@ def bench(settings: Settings, out: Output, limit: str | None, if_missing: bool) 
     project = settings.project()
     loaded = [bench_results.load(project.root / entry["file"]) for entry in result["bench"].values()
               if entry.get("file")]
-    out.success(result, _plan_text(record, result, bench_results.text(loaded) if loaded else ""),
-                exit_code=ExitCode(record["exit_code"]))
+    details = [bench_results.text(loaded)] if loaded else []
+    details += [f"{host}: skipped: {entry['skipped']}" for host, entry in sorted(result["bench"].items())
+                if entry.get("skipped")]
+    out.success(result, _plan_text(record, result, "\n".join(details)), exit_code=ExitCode(record["exit_code"]))
     return record["exit_code"]
 
 
