@@ -53,19 +53,6 @@ def save(project: Project, record: dict) -> Path:
     return path
 
 
-def records(project: Project, command: str | None = None) -> list[dict]:
-    """All readable records, oldest first (ids start with the time)."""
-    found = []
-    for path in sorted(history_dir(project).glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if command is None or record.get("command") == command:
-            found.append(record)
-    return found
-
-
 def slim(record: dict) -> dict:
     """The record as the notes role needs it: no per-phase data except each host's verify verdict.
 

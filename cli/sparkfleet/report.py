@@ -18,7 +18,10 @@ from pathlib import Path
 from sparkfleet import __version__, published
 from sparkfleet.errors import ProjectError, UsageError
 from sparkfleet.files import write_atomically
+from sparkfleet.history import history_dir
+from sparkfleet.notes import hosts_dir
 from sparkfleet.plans import BOOKKEEPING, COMMAND_PHASES
+from sparkfleet.project import Project
 from sparkfleet.report_inputs import (
     NO_RUN_ID,
     SAFE_NAME,
@@ -965,11 +968,10 @@ class Report:
     def where(self) -> str:
         inputs = self.inputs
         out = ["## Where things are"]
-        state_dir = inputs.root / STATE_DIRNAME
         for host in inputs.hosts:
             state = inputs.states.get(host) or {}
             items = []
-            host_dir = state_dir / "hosts" / host
+            host_dir = hosts_dir(Project(inputs.root)) / host
             for name in ("NOTES.md", "state.json"):
                 if (host_dir / name).is_file():
                     items.append(self.link_file(host_dir.relative_to(inputs.root) / name))
@@ -1097,7 +1099,7 @@ def build_report(project_root: Path, record_id: str | None = None) -> Path:
 def _point_latest(inputs: Inputs) -> None:
     """reports/latest.md -> the report of the newest recorded run that has one (relative link)."""
     reports = inputs.root / REPORTS_DIRNAME
-    history = inputs.root / STATE_DIRNAME / "history"
+    history = history_dir(Project(inputs.root))
     best: tuple[tuple[str, str], str] | None = None
     for folder in reports.iterdir():
         if not (folder / "report.md").is_file() or folder.name == NO_RUN_ID:
