@@ -47,6 +47,9 @@ def save(project: Project, record: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{record['id']}.json"
     public = {key: value for key, value in record.items() if not key.startswith("_")}
+    # each phase's whole playbook result ("run", for the command's JSON summary) repeats what the phase entry
+    # already holds; its artifacts stay under .sparkfleet/runs/<run_id>/
+    public["phases"] = [{k: v for k, v in phase.items() if k != "run"} for phase in record["phases"]]
     write_atomically(path, json.dumps(public, indent=2, sort_keys=True) + "\n")
     for old in sorted(folder.glob("*.json"))[:-KEEP_RECORDS]:
         old.unlink(missing_ok=True)
