@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from helpers import on_host, run_sparkfleet
-from sparkfleet import bench_results
+from sparkfleet.core.project import Project
+from sparkfleet.core.records import latest_bench, load_bench
 
 pytestmark = pytest.mark.lab
 LAB_SCENARIOS = ["text-c1", "text-c2", "video-c1", "video-c2"]
@@ -43,7 +44,7 @@ def test_each_host_gets_a_result_with_every_scenario_complete_fetched_to_the_con
     assert first["bench"], first
     for host, entry in first["bench"].items():
         assert entry["skipped"] is None and entry["file"] == f".sparkfleet/bench/{host}/{entry['id']}.json"
-        result = bench_results.load(served["project"] / entry["file"])
+        result = load_bench(served["project"] / entry["file"])
         assert (result["schema"], result["id"], result["host"], result["profile"]) == (1, entry["id"], host, "lab")
         assert result["model"] == "qwen3-vl-tiny" and result["vllm_version"].endswith("+cpu")
         assert len(result["serving_key"]) == 64 and isinstance(result["seed"], int)
@@ -65,11 +66,11 @@ def test_each_host_gets_a_result_with_every_scenario_complete_fetched_to_the_con
 def test_a_second_bench_is_a_new_file_with_a_new_seed_for_the_same_serving_key(served, two_runs):
     first, second = two_runs
     for host, entry in second["bench"].items():
-        before = bench_results.load(served["project"] / first["bench"][host]["file"])
-        after = bench_results.load(served["project"] / entry["file"])
+        before = load_bench(served["project"] / first["bench"][host]["file"])
+        after = load_bench(served["project"] / entry["file"])
         assert after["id"] != before["id"] and after["seed"] != before["seed"]
         assert after["serving_key"] == before["serving_key"]
-        assert [r["id"] for r in bench_results.latest(served["project"] / ".sparkfleet", host)][:2] == [
+        assert [r["id"] for r in latest_bench(Project(served["project"]), host)][:2] == [
             after["id"], before["id"]]
 
 
@@ -125,8 +126,8 @@ def test_the_dashboard_bench_tab_shows_a_table_per_result_in_a_real_browser(serv
 
 
 def test_a_bench_against_a_vllm_that_does_not_answer_fails_with_what_to_do(served):
-    from sparkfleet.project import Project
-    from sparkfleet.runner import run_playbook
+    from sparkfleet.core.project import Project
+    from sparkfleet.core.runner import run_playbook
 
     # the describe facts follow vllm_port, so this points the bench at a port where nothing listens
     result = run_playbook(Project(Path(served["project"])), "bench", emit=lambda event: None,

@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 from helpers import run_sparkfleet
-from sparkfleet.project import Project
-from sparkfleet.runner import run_playbook
+from sparkfleet.core.project import Project
+from sparkfleet.core.runner import run_playbook
 from support.hf_server import HubServer
 
 pytestmark = pytest.mark.lab

@@ -37,7 +37,7 @@ def test_wheel_carries_the_ansible_content_and_runs_outside_the_checkout(tmp_pat
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    where = subprocess.run([python, "-c", "from sparkfleet import content; print(content.content_root())"],
+    where = subprocess.run([python, "-c", "from sparkfleet.core import content; print(content.content_root())"],
                            cwd=elsewhere, capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(venv_site), where
     init = subprocess.run([venv / "bin" / "sparkfleet", "init", str(elsewhere / "proj")], capture_output=True,

@@ -71,8 +71,8 @@ def test_ctrl_c_cancels_a_run_cleanly(project, tmp_path):
     driver = textwrap.dedent(f"""\
         import json, sys
         from pathlib import Path
-        from sparkfleet.project import Project
-        from sparkfleet.runner import run_playbook
+        from sparkfleet.core.project import Project
+        from sparkfleet.core.runner import run_playbook
         result = run_playbook(Project(Path({str(project)!r})), Path({str(playbook)!r}),
                               emit=lambda e: print(json.dumps(e.to_dict()), flush=True))
         print(json.dumps({{"status": result.status, "exit_code": int(result.exit_code)}}), flush=True)

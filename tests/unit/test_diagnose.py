@@ -1,7 +1,7 @@
 """The hints attached to failed hosts: each common ssh failure gets its own, actionable one."""
 
 import pytest
-from sparkfleet.diagnose import annotate, hint_for
+from sparkfleet.core.failure_hints import annotate, hint_for
 
 
 @pytest.mark.parametrize(

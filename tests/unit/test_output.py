@@ -1,9 +1,9 @@
 import io
 import json
 
-from sparkfleet.errors import ExitCode, InventoryError
-from sparkfleet.events import HostResult, Progress, RunStarted
-from sparkfleet.output import Output, format_table
+from sparkfleet.cli.output import Output, format_table
+from sparkfleet.core.errors import ExitCode, InventoryError
+from sparkfleet.core.events import HostResult, Progress, RunStarted
 
 
 def test_json_mode_writes_one_object_per_line_with_version_and_type():

@@ -1,4 +1,4 @@
-from sparkfleet.project import Project
+from sparkfleet.core.project import Project
 
 
 def test_init_creates_a_complete_project(project):

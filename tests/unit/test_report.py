@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from sparkfleet import published
-from sparkfleet.errors import ProjectError, UsageError
-from sparkfleet.report import build_report, delta_pct, fmt_delta
+from sparkfleet.core.errors import ProjectError, UsageError
+from sparkfleet.report import published_figures as published
+from sparkfleet.report.build import build_report, delta_pct, fmt_delta
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "report"
 NEWEST_UP = "20261126T061500-up-ab12"
@@ -420,7 +420,7 @@ def test_only_an_unreadable_project_or_an_unknown_run_raises(tmp_path):
 
 
 def test_importing_the_report_does_not_import_matplotlib():
-    code = "import sys, sparkfleet.report; print('matplotlib' in sys.modules)"
+    code = "import sys, sparkfleet.report.build; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

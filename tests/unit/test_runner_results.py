@@ -4,9 +4,9 @@ The event dicts below have the shape ansible-runner emits (checked against real 
 integration tests); here they let every outcome be covered without a failing host.
 """
 
-from sparkfleet.errors import ExitCode
-from sparkfleet.events import HostResult, PlayStarted, TaskStarted
-from sparkfleet.runner import HostStats, RunResult, _Translator
+from sparkfleet.core.errors import ExitCode
+from sparkfleet.core.events import HostResult, PlayStarted, TaskStarted
+from sparkfleet.core.runner import HostStats, RunResult, _Translator
 
 
 def feed(*raw_events):

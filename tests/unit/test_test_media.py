@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from sparkfleet.errors import EnvironmentProblem, UsageError
+from sparkfleet.core.errors import EnvironmentProblem, UsageError
 from sparkfleet.lab import test_media
 from sparkfleet.lab.test_media import make_image, make_truncated, make_video, probe
 

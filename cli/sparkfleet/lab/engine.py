@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sparkfleet.errors import EnvironmentProblem
+from sparkfleet.core.errors import EnvironmentProblem
 
 DOCKERD_LOG = Path("/var/log/sparkfleet-dockerd.log")
 START_TIMEOUT_S = 60

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparkfleet import inventory, keys, known_hosts
-from sparkfleet.errors import EnvironmentProblem, UsageError
-from sparkfleet.files import write_atomically
+from sparkfleet.core import inventory, keys, known_hosts
+from sparkfleet.core.atomic import write_atomically
+from sparkfleet.core.errors import EnvironmentProblem, UsageError
+from sparkfleet.core.project import Project
 from sparkfleet.lab.engine import docker, ensure_engine
 from sparkfleet.lab.images import LAB_UID, LAB_USER, RECIPES, ensure_image
-from sparkfleet.project import Project
 
 LAB_GROUP = "lab"
 LABEL_PROJECT = "io.sparkfleet.lab.project"

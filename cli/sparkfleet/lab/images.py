@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparkfleet.errors import EnvironmentProblem
+from sparkfleet.core.errors import EnvironmentProblem
 from sparkfleet.lab.engine import docker, ensure_tool
 
 IMAGE_REPO = "sparkfleet-lab"

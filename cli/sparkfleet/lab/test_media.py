@@ -20,7 +20,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from sparkfleet.errors import EnvironmentProblem, UsageError
+from sparkfleet.core.errors import EnvironmentProblem, UsageError
 
 # codec name -> ffmpeg encoder and its options (fast settings: these are test files)
 CODECS: dict[str, list[str]] = {

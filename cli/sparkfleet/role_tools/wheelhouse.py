@@ -3,7 +3,7 @@
 Hosts install from it with `pip install --no-index --no-deps -r requirements.lock`, so an air-gapped fleet needs
 no index, every host gets the same versions, and packages can be left out on purpose (`--exclude`).
 
-    python -m sparkfleet.wheelhouse DEST --python-version 3.11 --arch x86_64 [--exclude NAME ...] PACKAGE...
+    python -m sparkfleet.role_tools.wheelhouse DEST --python-version 3.11 --arch x86_64 [--exclude NAME ...] PACKAGE...
 
 Prints one JSON object: {"dest", "changed", "wheels", "lock"}. Re-running with the same request does nothing.
 """

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
-from sparkfleet.errors import HostUnreachable
-from sparkfleet.files import write_atomically
-from sparkfleet.project import Project
+from sparkfleet.core.atomic import write_atomically
+from sparkfleet.core.errors import HostUnreachable
+from sparkfleet.core.project import Project
 
 
 def host_pattern(address: str, port: int) -> str:

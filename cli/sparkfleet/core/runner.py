@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sparkfleet import content
-from sparkfleet.errors import ExitCode
-from sparkfleet.events import Event, HostResult, PlayStarted, RunFinished, RunStarted, TaskStarted
-from sparkfleet.project import Project
+from sparkfleet.core import content
+from sparkfleet.core.errors import ExitCode
+from sparkfleet.core.events import Event, HostResult, PlayStarted, RunFinished, RunStarted, TaskStarted
+from sparkfleet.core.project import Project
 
 KEEP_RUNS = 50  # older run folders are pruned so .sparkfleet/runs does not grow without bound
 _SECRET_ENV = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|API_KEY|PRIVATE_KEY|VAULT)", re.IGNORECASE)

@@ -15,14 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparkfleet import __version__, published
-from sparkfleet.errors import ProjectError, UsageError
-from sparkfleet.files import write_atomically
-from sparkfleet.history import history_dir
-from sparkfleet.notes import hosts_dir
-from sparkfleet.plans import BOOKKEEPING, COMMAND_PHASES
-from sparkfleet.project import Project
-from sparkfleet.report_inputs import (
+from sparkfleet import __version__
+from sparkfleet.core.atomic import write_atomically
+from sparkfleet.core.errors import ProjectError, UsageError
+from sparkfleet.core.project import Project
+from sparkfleet.core.records import BOOKKEEPING, COMMAND_PHASES
+from sparkfleet.report import published_figures as published
+from sparkfleet.report.inputs import (
     NO_RUN_ID,
     SAFE_NAME,
     STATE_DIRNAME,
@@ -971,7 +970,7 @@ class Report:
         for host in inputs.hosts:
             state = inputs.states.get(host) or {}
             items = []
-            host_dir = hosts_dir(Project(inputs.root)) / host
+            host_dir = Project(inputs.root).hosts_dir / host
             for name in ("NOTES.md", "state.json"):
                 if (host_dir / name).is_file():
                     items.append(self.link_file(host_dir.relative_to(inputs.root) / name))
@@ -1028,7 +1027,7 @@ def draw_charts(inputs: Inputs, report_dir: Path) -> tuple[dict[str, str], list[
     try:
         import matplotlib  # noqa: F401  (charts imports it where it draws; a missing one is found once, here)
 
-        from sparkfleet import charts
+        from sparkfleet.report import charts
     except Exception as error:  # matplotlib missing or broken: a report without charts is still a report
         return drawn, [f"Charts were not drawn ({type(error).__name__}: {error}); install matplotlib to get them."]
     panels: dict[str, list] = {}
@@ -1099,7 +1098,7 @@ def build_report(project_root: Path, record_id: str | None = None) -> Path:
 def _point_latest(inputs: Inputs) -> None:
     """reports/latest.md -> the report of the newest recorded run that has one (relative link)."""
     reports = inputs.root / REPORTS_DIRNAME
-    history = history_dir(Project(inputs.root))
+    history = Project(inputs.root).history_dir
     best: tuple[tuple[str, str], str] | None = None
     for folder in reports.iterdir():
         if not (folder / "report.md").is_file() or folder.name == NO_RUN_ID:

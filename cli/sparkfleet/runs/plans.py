@@ -9,16 +9,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from sparkfleet import history
-from sparkfleet.errors import ExitCode
-from sparkfleet.project import Project
+from sparkfleet.core.errors import ExitCode
+from sparkfleet.core.project import Project
+from sparkfleet.core.records import BOOKKEEPING
+from sparkfleet.runs import history
 
-UP_PHASES = ["doctor", "serve", "verify", "bench"]
-# The phases each command runs, in order; the last, notes, runs whatever happened before it.
-COMMAND_PHASES = {"up": [*UP_PHASES, "notes"], "verify": ["verify", "notes"], "bench": ["bench", "notes"]}
-# Phases that only read, measure or record: their changes are not changes to how a host is set up.
-BOOKKEEPING = {"doctor", "verify", "bench", "notes"}
 _RUN_OPTIONS = {"doctor": {"check": True}}
 # What each phase publishes in its stats, kept as the phase's data in the record.
 _DATA_KEYS = {"doctor": "sparkfleet_preflight", "verify": "sparkfleet_verify", "bench": "sparkfleet_bench"}
@@ -33,8 +30,8 @@ _NEXT_STEP = {
 
 def run_phase(project: Project, emit: Callable, name: str, limit: str | None, extravars: dict) -> tuple[dict, int]:
     """Run one phase's playbook; return its record entry and exit code."""
-    from sparkfleet.diagnose import annotate
-    from sparkfleet.runner import run_playbook
+    from sparkfleet.core.failure_hints import annotate
+    from sparkfleet.core.runner import run_playbook
 
     started_at = history.utc_now()
     result = run_playbook(project, name, emit=emit, limit=limit, extravars=extravars, **_RUN_OPTIONS.get(name, {}))
@@ -77,8 +74,10 @@ def phase_error(entry: dict) -> str:
 
 
 def execute(project: Project, emit: Callable, command: str, phases: list[str], limit: str | None,
-            extravars: dict, hosts: list[str], model: str | None, report: bool = True) -> dict:
-    """Run the phases in order (stopping at the first failure), then the notes phase and the report.
+            extravars: dict, hosts: list[str], model: str | None,
+            build_report: Callable[[Path, str], Path] | None = None) -> dict:
+    """Run the phases in order (stopping at the first failure), then the notes phase, then build_report (given by
+    the caller, so that runs need not know the report) with the project folder and the record's id.
 
     Returns the record (docs/run-data.md), saved under .sparkfleet/history/.
     """
@@ -104,14 +103,11 @@ def execute(project: Project, emit: Callable, command: str, phases: list[str], l
         record["error"] = phase_error(entry)
     record["hosts"] = sorted({host for p in record["phases"] for host in p["run"]["hosts"]}) or hosts
     if record["model"] is None:  # the profile's default: what the hosts' notes say they serve
-        from sparkfleet.notes import served_models
-
+        from sparkfleet.runs.host_notes import served_models
         record["model"] = ", ".join(served_models(project, record["hosts"])) or None
     history.finish(record, code)
     history.save(project, record)
-    if report:
-        from sparkfleet.report import build_report
-
+    if build_report is not None:
         started = time.monotonic()
         path = build_report(project.root, record["id"])
         record["report"] = str(path.relative_to(project.root))

@@ -5,41 +5,28 @@ The hosts hold the originals (role `notes`); every run fetches them to .sparkfle
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
-from sparkfleet.errors import UsageError
-from sparkfleet.project import Project
+from sparkfleet.core.errors import UsageError
+from sparkfleet.core.project import Project
+from sparkfleet.core.records import read_host_state
 
 MAX_NOTE = 2000
 # A note lands in a file every local user of the host may read: refuse what looks like a secret.
 _SECRET_LIKE = re.compile(r"(hf_[A-Za-z0-9]{20,}|(password|passwd|token|api[_-]?key|secret)\s*[:=]\s*\S+)", re.I)
 
 
-def hosts_dir(project: Project) -> Path:
-    return project.state_dir / "hosts"
-
-
-def _read_state(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / "state.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def gathered(project: Project, host: str | None = None) -> dict[str, dict]:
     """{host: {"state": dict | None, "markdown": str | None}} for every host with gathered notes (or the one)."""
-    from sparkfleet.inventory import Inventory
+    from sparkfleet.core.inventory import Inventory
 
     names = [h.name for h in Inventory.load(project.inventory_file).hosts()]
     if host is not None and host not in names:
         raise UsageError(f"No host named {host!r} in the inventory.", hint="See the hosts with: sparkfleet host list")
     found = {}
     for name in [host] if host else names:
-        folder = hosts_dir(project) / name
-        notes = folder / "NOTES.md"
-        state = _read_state(folder)
+        notes = project.hosts_dir / name / "NOTES.md"
+        state = read_host_state(project, name)
         if state is None and not notes.exists():
             continue
         found[name] = {"state": state, "markdown": notes.read_text() if notes.exists() else None}
@@ -51,10 +38,10 @@ def gathered(project: Project, host: str | None = None) -> dict[str, dict]:
 
 def urls(project: Project) -> dict[str, dict]:
     """{host: {api, endpoint, dashboard}} from the gathered state files."""
-    folder = hosts_dir(project)
+    folder = project.hosts_dir
     found = {}
     for path in sorted(folder.glob("*/state.json")) if folder.is_dir() else []:
-        state = _read_state(path.parent)
+        state = read_host_state(project, path.parent.name)
         if state and state.get("urls"):
             found[path.parent.name] = state["urls"]
     return found
@@ -64,7 +51,7 @@ def served_models(project: Project, hosts: list[str]) -> list[str]:
     """The models the hosts' gathered state files say they serve."""
     names = set()
     for host in hosts:
-        state = _read_state(hosts_dir(project) / host) or {}
+        state = read_host_state(project, host) or {}
         if (state.get("model") or {}).get("name"):
             names.add(state["model"]["name"])
     return sorted(names)
@@ -72,7 +59,7 @@ def served_models(project: Project, hosts: list[str]) -> list[str]:
 
 def check_note(project: Project, host: str, text: str) -> str:
     """The note, cleaned, or a UsageError saying what is wrong with it."""
-    from sparkfleet.inventory import Inventory
+    from sparkfleet.core.inventory import Inventory
 
     if Inventory.load(project.inventory_file).get(host) is None:
         raise UsageError(f"No host named {host!r} in the inventory.", hint="See the hosts with: sparkfleet host list")

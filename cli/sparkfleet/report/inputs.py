@@ -11,11 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sparkfleet.bench_results import BENCH_DIRNAME
-from sparkfleet.errors import ProjectError, UsageError
-from sparkfleet.history import history_dir
-from sparkfleet.notes import hosts_dir
-from sparkfleet.project import STATE_DIRNAME, Project
+from sparkfleet.core.errors import ProjectError, UsageError
+from sparkfleet.core.project import STATE_DIRNAME, Project
 
 NO_RUN_ID = "no-run"  # the report's folder when no run is recorded yet
 LAB_MODEL = "qwen3-vl-tiny"  # the lab profile's random-weight stand-in (roles/model/vars/main.yml)
@@ -182,7 +179,7 @@ def load(root: Path, record_id: str | None = None) -> Inputs:
     notices: list[str] = []
 
     records: list[tuple[dict, Path]] = []
-    history = history_dir(project)
+    history = project.history_dir
     for path in sorted(history.glob("*.json")) if history.is_dir() else []:
         data = read_json(path, root, notices)
         if data is not None:
@@ -220,7 +217,7 @@ def load(root: Path, record_id: str | None = None) -> Inputs:
             for failure in as_list(dig(phase, "failures")):
                 add_host(dig(failure, "host"))
     if not hosts:
-        for folder in (hosts_dir(project), project.state_dir / BENCH_DIRNAME):
+        for folder in (project.hosts_dir, project.bench_dir):
             for name in sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
                 add_host(name)
 
@@ -231,7 +228,7 @@ def load(root: Path, record_id: str | None = None) -> Inputs:
     inputs.doctor = _unwrap(phase_data.get("doctor"), "sparkfleet_preflight")
     bench_data = _unwrap(phase_data.get("bench"), "sparkfleet_bench")
     for host in hosts:
-        inputs.states[host] = read_json(hosts_dir(project) / host / "state.json", root, notices) or {}
+        inputs.states[host] = read_json(project.hosts_dir / host / "state.json", root, notices) or {}
         inputs.benches[host] = _host_bench(root, host, bench_data.get(host), notices, inputs.ended)
     return inputs
 
@@ -240,7 +237,7 @@ def _host_bench(root: Path, host: str, published_entry: dict | None, notices: li
                 until: datetime | None = None) -> HostBench:
     """The bench to show for a host: the one the run's bench phase wrote, else the newest one that existed when
     the run ended (until), and the one before it for comparison."""
-    folder = Project(root).state_dir / BENCH_DIRNAME / host
+    folder = Project(root).bench_dir / host
     benches = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         data = read_json(path, root, notices)

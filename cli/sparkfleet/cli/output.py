@@ -12,8 +12,8 @@ from typing import TextIO
 
 import click
 
-from sparkfleet.errors import ExitCode, SparkfleetError
-from sparkfleet.events import (
+from sparkfleet.core.errors import ExitCode, SparkfleetError
+from sparkfleet.core.events import (
     SCHEMA_VERSION,
     Event,
     HostResult,
@@ -158,4 +158,36 @@ def verify_text(results: dict) -> str:
             if check.get("hint"):
                 lines.append(f"           Fix: {check['hint']}")
             lines += [f"           | {line}" for line in check.get("journal", [])[-8:]]
+    return "\n".join(lines)
+
+
+def _num(value: object, digits: int) -> str | None:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _ms(scenario: dict, metric: str, stat: str) -> str | None:
+    return _num((scenario.get(f"{metric}_ms") or {}).get(stat), 1)
+
+
+def bench_text(results: list[dict]) -> str:
+    """Every scenario of every result as one table (latencies in ms), then the results' warnings."""
+    if not results:
+        return "No bench results."
+    hosts = [r.get("host") for r in results]
+    several = len(hosts) != len(set(hosts))  # a host with two results: tell them apart by id
+    headers = ["host", *(["result"] if several else []), "scenario", "ok", "req/s", "out tok/s", "TTFT p50",
+               "TTFT p99", "TPOT p50", "ITL p50", "E2EL p50"]
+    rows = []
+    for result in results:
+        for sc in result.get("scenarios") or []:
+            rows.append([
+                result.get("host"), *([result.get("id")] if several else []), sc.get("name"),
+                f"{sc.get('completed', 0)}/{sc.get('num_prompts', '?')}",
+                _num(sc.get("request_throughput"), 2), _num(sc.get("output_throughput"), 1),
+                _ms(sc, "ttft", "median"), _ms(sc, "ttft", "p99"), _ms(sc, "tpot", "median"),
+                _ms(sc, "itl", "median"), _ms(sc, "e2el", "median"),
+            ])
+    lines = [format_table(headers, rows), "(latencies in ms)"]
+    for result in results:
+        lines += [f"WARNING {result.get('host')} ({result.get('id')}): {w}" for w in result.get("warnings") or []]
     return "\n".join(lines)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sparkfleet import content
-from sparkfleet.errors import UsageError
+from sparkfleet.core import content
+from sparkfleet.core.errors import UsageError
 
 
 def load() -> dict[str, dict]:

@@ -7,8 +7,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparkfleet import content
-from sparkfleet.errors import ProjectError
+from sparkfleet.core import content
+from sparkfleet.core.errors import ProjectError
 
 STATE_DIRNAME = ".sparkfleet"
 DEFAULT_FORKS = 50  # above any fleet of Sparks we expect; Ansible only opens as many as there are hosts
@@ -49,6 +49,21 @@ class Project:
     @property
     def lock_file(self) -> Path:
         return self.state_dir / "lock"
+
+    @property
+    def history_dir(self) -> Path:
+        """Run records, one JSON per `up`, `verify` or `bench` (docs/run-data.md)."""
+        return self.state_dir / "history"
+
+    @property
+    def hosts_dir(self) -> Path:
+        """Copies of each host's notes: hosts/<host>/state.json and NOTES.md."""
+        return self.state_dir / "hosts"
+
+    @property
+    def bench_dir(self) -> Path:
+        """Bench results fetched from the hosts: bench/<host>/<id>.json."""
+        return self.state_dir / "bench"
 
     @classmethod
     def find(cls, explicit: Path | None = None, start: Path | None = None) -> Project:
@@ -102,7 +117,7 @@ def init_project(root: Path) -> tuple[Project, list[str], list[str]]:
             created.append(f"{STATE_DIRNAME}/{sub}/")
     os.chmod(root / STATE_DIRNAME, 0o700)
 
-    env = Environment(loader=PackageLoader("sparkfleet", "templates"), undefined=StrictUndefined,
+    env = Environment(loader=PackageLoader("sparkfleet.core", "templates"), undefined=StrictUndefined,
                       keep_trailing_newline=True)
     for name in ("ansible.cfg", ".gitignore"):
         text = env.get_template(f"{name}.j2").render(forks=DEFAULT_FORKS, state_dir=STATE_DIRNAME)
@@ -121,7 +136,7 @@ MODEL_VARS = "model.yml"
 
 def remember_model(project: Project, model: str) -> Path:
     """Record `up --model` in the inventory, so that later runs (verify, bench, notes) serve and check the same."""
-    from sparkfleet.files import write_atomically
+    from sparkfleet.core.atomic import write_atomically
 
     path = project.inventory_dir / "group_vars" / "all" / MODEL_VARS
     write_atomically(path, "---\n# Written by `sparkfleet up --model`; edit it, or run that again, to change it.\n"

@@ -14,10 +14,11 @@ _PARTS = ("playbooks", "roles", "plugins", "inventory")
 
 @cache
 def content_root() -> Path:
-    packaged = Path(__file__).resolve().parent / "_ansible"
+    package = Path(__file__).resolve().parents[1]  # sparkfleet/
+    packaged = package / "_ansible"
     if (packaged / "playbooks").is_dir():
         return packaged
-    checkout = Path(__file__).resolve().parents[2]
+    checkout = package.parents[1]
     if all((checkout / part).is_dir() for part in _PARTS):
         return checkout
     raise RuntimeError(f"sparkfleet's Ansible content is missing: looked in {packaged} and {checkout}")

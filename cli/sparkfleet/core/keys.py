@@ -6,8 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from sparkfleet.errors import EnvironmentProblem
-from sparkfleet.project import Project
+from sparkfleet.core.errors import EnvironmentProblem
+from sparkfleet.core.project import Project
 
 
 def controller_key(project: Project) -> Path:

@@ -3,7 +3,7 @@
 Written on the controller before a model is copied to hosts, so each host's copy can be checked file by file.
 Unchanged files (same size and mtime) keep their recorded hash, so a re-run does not re-read a 30 GB model.
 
-    python -m sparkfleet.manifest DIR --name NAME [--repo REPO] [--commit SHA]
+    python -m sparkfleet.role_tools.model_manifest DIR --name NAME [--repo REPO] [--commit SHA]
 
 Prints {"path", "changed", "files"}.
 """

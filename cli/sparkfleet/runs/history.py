@@ -12,8 +12,8 @@ import secrets
 import time
 from pathlib import Path
 
-from sparkfleet.files import write_atomically
-from sparkfleet.project import Project
+from sparkfleet.core.atomic import write_atomically
+from sparkfleet.core.project import Project
 
 SCHEMA = 1
 KEEP_RECORDS = 200
@@ -21,10 +21,6 @@ KEEP_RECORDS = 200
 
 def utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def history_dir(project: Project) -> Path:
-    return project.state_dir / "history"
 
 
 def new_record(command: str, hosts: list[str], model: str | None) -> dict:
@@ -43,7 +39,7 @@ def finish(record: dict, exit_code: int) -> dict:
 
 
 def save(project: Project, record: dict) -> Path:
-    folder = history_dir(project)
+    folder = project.history_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{record['id']}.json"
     public = {key: value for key, value in record.items() if not key.startswith("_")}

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sparkfleet.errors import InventoryError
-from sparkfleet.files import write_atomically
-from sparkfleet.project import Project
+from sparkfleet.core.atomic import write_atomically
+from sparkfleet.core.errors import InventoryError
+from sparkfleet.core.project import Project
 
 DEFAULT_GROUP = "sparks"
 RESERVED_GROUPS = {"all", "ungrouped"}
