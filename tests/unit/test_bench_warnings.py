@@ -1,7 +1,7 @@
 """vllm_bench module: the conditions that skew a bench, and the warnings they give.
 
 No GPU exists here: the low-clock GB10 output is a hand-written stand-in (tests/fixtures/gb10-degraded-standin/
-README.md), the healthy case uses real H200 output (../shared/fixtures). The module runs at the end use a stand-in
+README.md), the healthy case uses real H200 output (tests/fixtures/nvidia-h200-driver580). The module runs at the end use a stand-in
 nvidia-smi and a stand-in `vllm` that replays a real lab result; they are named so.
 """
 
@@ -32,7 +32,7 @@ from vllm_bench import (  # noqa: E402
 
 STANDIN = REPO / "tests" / "fixtures" / "gb10-degraded-standin"
 LAB_RESULTS = REPO / "tests" / "fixtures" / "vllm-bench-lab"
-H200 = REPO.parent / "shared" / "fixtures" / "nvidia-h200-driver580"
+H200 = REPO / "tests" / "fixtures" / "nvidia-h200-driver580"
 LIMITS = {"memory_available_min_mib": 4096, "memory_psi_max": 10.0, "gpu_clock_min_ratio": 0.7}
 CALM = {"memory_total_mib": 124590, "memory_available_mib": 60000, "memory_psi_some_avg10": 0.0,
         "memory_psi_some_avg10_max": 0.2, "vllm_requests_running": 0.0, "vllm_requests_waiting": 0.0, "gpu": None}
@@ -52,7 +52,6 @@ def test_standin_degraded_gb10_clock_peak_under_load_warns():
     assert warning.startswith("GPU clocks peaked at 845 MHz of 2418 under load") and "USB-PD" in warning
 
 
-@pytest.mark.skipif(not H200.is_dir(), reason=f"real H200 fixtures not found at {H200}")
 def test_real_h200_clocks_at_their_maximum_give_no_warning():
     header, row = (H200 / "query-gpu.csv").read_text().splitlines()
     cells = dict(zip([h.split(" [")[0].strip() for h in header.split(",")], row.split(", "), strict=True))

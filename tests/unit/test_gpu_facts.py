@@ -1,6 +1,6 @@
 """gpu_facts module: the pure parsers on real nvidia-smi output (an H200, driver 580) and on GB10-style output.
 
-No GPU is needed: the H200 fixtures were recorded on a real machine (../shared/fixtures); the GB10 ones are
+No GPU is needed: the H200 fixtures were recorded on a real machine (tests/fixtures/nvidia-h200-driver580); the GB10 ones are
 written from documented DGX Spark behaviour (tests/fixtures/gb10-documented/README.md says where each value
 comes from). The module tests at the end run the real module file with a stand-in nvidia-smi, since a GPU
 cannot exist here; they are named so.
@@ -30,13 +30,11 @@ from gpu_facts import (  # noqa: E402
     summarize,
 )
 
-H200 = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "nvidia-h200-driver580"
+H200 = Path(__file__).resolve().parents[1] / "fixtures" / "nvidia-h200-driver580"
 GB10 = REPO / "tests" / "fixtures" / "gb10-documented"
 
-needs_h200_fixtures = pytest.mark.skipif(not H200.is_dir(), reason=f"real H200 fixtures not found at {H200}")
 
 
-@needs_h200_fixtures
 def test_h200_query_csv_with_header_and_units():
     (gpu,) = parse_query_csv((H200 / "query-gpu.csv").read_text())
     assert gpu == {
@@ -59,7 +57,6 @@ def test_h200_query_csv_with_header_and_units():
     assert summarize([gpu]) == {"is_gb10": False, "unified_memory": False}
 
 
-@needs_h200_fixtures
 def test_h200_query_csv_without_header_takes_the_field_list():
     (gpu,) = parse_query_csv(
         (H200 / "query-gpu-noheader.csv").read_text(), fields=("name", "driver_version", "memory.total", "compute_cap")
@@ -69,21 +66,18 @@ def test_h200_query_csv_without_header_takes_the_field_list():
     assert gpu["uuid"] is None and set(gpu) == set(GPU_KEYS)  # fields not queried are null, keys stay stable
 
 
-@needs_h200_fixtures
 def test_h200_nounits_form_of_the_same_row_parses_to_the_same_values():
     header, row = (H200 / "query-gpu.csv").read_text().splitlines()
     nounits = row.replace(" MiB", "").replace(" MHz", "").replace(" W", "").replace(" %", "")
     assert parse_query_csv(nounits) == parse_query_csv(f"{header}\n{row}\n")
 
 
-@needs_h200_fixtures
 def test_h200_cuda_and_driver_version_from_plain_nvidia_smi():
     text = (H200 / "nvidia-smi.txt").read_text()
     assert parse_cuda_version(text) == "13.0"
     assert parse_driver_version(text) == "580.159.04"
 
 
-@needs_h200_fixtures
 def test_h200_meminfo_lines_from_the_recorded_host():
     lines = [line for line in (H200 / "misc.txt").read_text().splitlines() if line.startswith("Mem")]
     assert parse_meminfo("\n".join(lines)) == {"total_mib": 131981020 // 1024, "available_mib": 131481504 // 1024}
