@@ -1,8 +1,8 @@
 """vllm_bench module: the conditions that skew a bench, and the warnings they give.
 
 No GPU exists here: the low-clock GB10 output is a hand-written stand-in (tests/fixtures/gb10-degraded-standin/
-README.md), the healthy case uses real H200 output (tests/fixtures/nvidia-h200-driver580). The module runs at the end use a stand-in
-nvidia-smi and a stand-in `vllm` that replays a real lab result; they are named so.
+README.md), the healthy case uses real H200 output (tests/fixtures/nvidia-h200-driver580). The module runs at
+the end use a stand-in nvidia-smi and a stand-in `vllm` that replays a real lab result; they are named so.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """gpu_facts module: the pure parsers on real nvidia-smi output (an H200, driver 580) and on GB10-style output.
 
-No GPU is needed: the H200 fixtures were recorded on a real machine (tests/fixtures/nvidia-h200-driver580); the GB10 ones are
-written from documented DGX Spark behaviour (tests/fixtures/gb10-documented/README.md says where each value
-comes from). The module tests at the end run the real module file with a stand-in nvidia-smi, since a GPU
+No GPU is needed: the H200 fixtures were recorded on a real machine (tests/fixtures/nvidia-h200-driver580); the
+GB10 ones are written from documented DGX Spark behaviour (tests/fixtures/gb10-documented/README.md says where
+each value comes from). The module tests at the end run the real module file with a stand-in nvidia-smi, since a GPU
 cannot exist here; they are named so.
 """
 
