@@ -4,7 +4,8 @@
 """Ansible module: GPU and DGX Spark facts from nvidia-smi, /proc/meminfo and /etc/dgx-release.
 
 The parsing lives in pure functions (parse_query_csv, parse_cuda_version, parse_driver_version,
-parse_meminfo, parse_dgx_release, summarize) so unit tests import them without running Ansible.
+parse_dgx_release, summarize) so unit tests import them without running Ansible; /proc/meminfo is read by
+the collection's module_utils.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ description:
   - Reads C(nvidia-smi) (if installed), C(/proc/meminfo) and C(/etc/dgx-release) and returns them as
     the fact C(sparkfleet_gpu). Changes nothing on the host.
   - On a DGX Spark (GB10) C(nvidia-smi) reports the GPU memory fields as N/A or Not Supported, because
-    memory is unified; those fields are then null and C(memory) (from C(/proc/meminfo)) is the figure to use.
+    memory is unified; those fields are then null and C(memory_total_mib) (from C(/proc/meminfo)) is the figure to use.
   - A missing C(nvidia-smi) or one that cannot talk to the driver gives C(present=false) (with C(error)
     in the second case); the module itself does not fail.
 version_added: "0.1.0"
@@ -44,7 +45,7 @@ notes:
 
 EXAMPLES = r"""
 - name: Gather GPU facts
-  gpu_facts:
+  sparkfleet.spark.gpu_facts:
 
 - name: Show the GPU name, or why there is none
   ansible.builtin.debug:
@@ -102,12 +103,15 @@ ansible_facts:
         unified_memory:
           description: True when there is a GPU and every GPU reports its memory total as N/A (GB10).
           type: bool
-        memory:
+        memory_total_mib:
           description:
-            - Host memory from /proc/meminfo (MemTotal, MemAvailable) in MiB.
-            - On a Spark this is the GPU's memory too.
-          type: dict
-          sample: {total_mib: 124590, available_mib: 119836}
+            - Host memory (MemTotal in /proc/meminfo) in MiB; on a Spark this is the GPU's memory too.
+          type: int
+          sample: 124590
+        memory_available_mib:
+          description: Host memory available now (MemAvailable in /proc/meminfo) in MiB.
+          type: int
+          sample: 119836
         dgx_os:
           description:
             - /etc/dgx-release as a dict (later lines win, as when sourced by a shell), or null without that file.
@@ -127,6 +131,11 @@ import shlex  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
+    meminfo,
+    read_text,
+    with_timeout,
+)
 
 # The fields asked of `nvidia-smi --query-gpu`, in order, and the key each becomes.
 QUERY_FIELDS: tuple[str, ...] = (
@@ -251,24 +260,6 @@ def parse_driver_version(text: str) -> str | None:
     return match.group(1) if match else None
 
 
-def parse_meminfo(text: str) -> dict[str, int | None]:
-    """/proc/meminfo -> {'total_mib': MemTotal, 'available_mib': MemAvailable} in MiB (rounded down)."""
-    values: dict[str, int] = {}
-    for line in (text or "").splitlines():
-        name, _, rest = line.partition(":")
-        parts = rest.split()
-        if parts and parts[0].isdigit():
-            factor = 1024 if len(parts) > 1 and parts[1].lower() == "kb" else 1
-            values[name.strip()] = int(parts[0]) * factor
-    mib = 1024 * 1024
-    total = values.get("MemTotal")
-    available = values.get("MemAvailable")
-    return {
-        "total_mib": total // mib if total is not None else None,
-        "available_mib": available // mib if available is not None else None,
-    }
-
-
 def parse_dgx_release(text: str) -> dict[str, str]:
     """/etc/dgx-release (shell KEY="value" lines; OTA updates append lines) -> dict; later lines win."""
     release: dict[str, str] = {}
@@ -298,14 +289,6 @@ def summarize(gpus: list[dict[str, Any]]) -> dict[str, bool]:
     }
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def _message(rc: int, out: str, err: str, timeout: int) -> str:
     """nvidia-smi prints its failures on stdout ("NVIDIA-SMI has failed because ..."), some on stderr."""
     if rc == 124:
@@ -324,11 +307,11 @@ def gather(module: AnsibleModule) -> dict[str, Any]:
         "gpus": [],
         "is_gb10": False,
         "unified_memory": False,
-        "memory": parse_meminfo(_read("/proc/meminfo") or ""),
+        **meminfo(),
         "dgx_os": None,
         "error": None,
     }
-    release = _read("/etc/dgx-release") if os.path.exists("/etc/dgx-release") else None
+    release = read_text("/etc/dgx-release") if os.path.exists("/etc/dgx-release") else None
     if release is not None:
         facts["dgx_os"] = parse_dgx_release(release)
 
@@ -336,13 +319,10 @@ def gather(module: AnsibleModule) -> dict[str, Any]:
     if not smi:
         return facts
     facts["nvidia_smi"] = smi
-    prefix = []
-    timeout_bin = module.get_bin_path("timeout")
-    if timeout_bin:
-        prefix = [timeout_bin, str(module.params["timeout"])]
+    seconds = module.params["timeout"]
     env = {"LC_ALL": "C"}
 
-    rc, out, err = module.run_command([*prefix, smi], environ_update=env)
+    rc, out, err = module.run_command(with_timeout(module, [smi], seconds), environ_update=env)
     if rc != 0:
         facts["error"] = _message(rc, out, err, module.params["timeout"])
         return facts
@@ -350,8 +330,8 @@ def gather(module: AnsibleModule) -> dict[str, Any]:
     facts["driver_version"] = parse_driver_version(out)
     facts["cuda_version"] = parse_cuda_version(out)
 
-    query = [*prefix, smi, "--query-gpu=" + ",".join(QUERY_FIELDS), "--format=csv,noheader,nounits"]
-    rc, out, err = module.run_command(query, environ_update=env)
+    query = [smi, "--query-gpu=" + ",".join(QUERY_FIELDS), "--format=csv,noheader,nounits"]
+    rc, out, err = module.run_command(with_timeout(module, query, seconds), environ_update=env)
     if rc != 0:
         facts["error"] = _message(rc, out, err, module.params["timeout"])
         return facts

@@ -68,7 +68,7 @@ notes:
 
 EXAMPLES = r"""
 - name: Download Qwen3-VL at a pinned commit
-  hf_snapshot:
+  sparkfleet.spark.hf_snapshot:
     repo_id: Qwen/Qwen3-VL-8B-Instruct
     revision: "{{ model_revision }}"
     local_dir: /srv/models/Qwen3-VL-8B-Instruct
@@ -76,7 +76,7 @@ EXAMPLES = r"""
   register: model_snapshot
 
 - name: Only the weights and configs, from a mirror
-  hf_snapshot:
+  sparkfleet.spark.hf_snapshot:
     repo_id: Qwen/Qwen3-VL-8B-Instruct
     local_dir: /srv/models/Qwen3-VL-8B-Instruct
     endpoint: https://hf-mirror.example.org
