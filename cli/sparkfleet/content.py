@@ -3,8 +3,8 @@ inventory templates.
 
 Ansible finds a collection at <path>/ansible_collections/sparkfleet/spark for a path in
 ANSIBLE_COLLECTIONS_PATH. A wheel packages the collection at such a path (sparkfleet/_collections/...). In a
-source checkout the repository root is the collection; a symlink in the user's cache dir gives it that shape
-without copying (outside the tree, so no tool walks into a loop).
+source checkout the repository root is the collection; a symlink in .sparkfleet/collections gives it that shape
+without copying.
 """
 
 from __future__ import annotations
@@ -28,14 +28,28 @@ def _checkout() -> Path | None:
 
 
 def _linked(checkout: Path) -> Path:
-    """A collections path whose ansible_collections/sparkfleet/spark is a symlink to the checkout."""
-    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    base = cache_home / "sparkfleet" / "collections" / hashlib.sha256(str(checkout).encode()).hexdigest()[:12]
+    """A collections path whose ansible_collections/sparkfleet/spark is a symlink to the checkout.
+
+    It lives in the checkout's .sparkfleet/ (git, ruff, yamllint, ansible-lint, pytest and galaxy.yml's build_ignore
+    all skip that folder, so none walks into the loop), where molecule.yml can name it; in the user's cache dir
+    when the checkout is read-only.
+    """
+    try:
+        return _link(checkout / ".sparkfleet" / "collections", checkout)
+    except OSError:
+        cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        digest = hashlib.sha256(str(checkout).encode()).hexdigest()[:12]
+        return _link(cache_home / "sparkfleet" / "collections" / digest, checkout)
+
+
+def _link(base: Path, checkout: Path) -> Path:
     link = base / "ansible_collections" / NAMESPACE / NAME
     if not (link.is_symlink() and link.resolve() == checkout):
         link.parent.mkdir(parents=True, exist_ok=True)
         fresh = link.with_name(f".{NAME}-{os.getpid()}")
-        fresh.symlink_to(checkout, target_is_directory=True)
+        fresh.unlink(missing_ok=True)
+        target = os.path.relpath(checkout, link.parent)  # relative: the link survives moving the checkout
+        fresh.symlink_to(target, target_is_directory=True)
         os.replace(fresh, link)  # atomic: a concurrent run sees the old link or the new one
     return base
 
