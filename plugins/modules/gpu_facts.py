@@ -3,9 +3,9 @@
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """Ansible module: GPU and DGX Spark facts from nvidia-smi, /proc/meminfo and /etc/dgx-release.
 
-The parsing lives in pure functions (parse_query_csv, parse_cuda_version, parse_driver_version,
-parse_dgx_release, summarize) so unit tests import them without running Ansible; /proc/meminfo is read by
-the collection's module_utils.
+The parsing lives in pure functions (parse_cuda_version, parse_driver_version, parse_dgx_release, summarize;
+the `--query-gpu` CSV and /proc/meminfo in the collection's module_utils) so unit tests import them without
+running Ansible.
 """
 
 from __future__ import annotations
@@ -124,7 +124,6 @@ ansible_facts:
 """
 
 # Ansible wants the documentation before the imports.
-import csv  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shlex  # noqa: E402
@@ -136,116 +135,14 @@ from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # 
     read_text,
     with_timeout,
 )
-
-# The fields asked of `nvidia-smi --query-gpu`, in order, and the key each becomes.
-QUERY_FIELDS: tuple[str, ...] = (
-    "index",
-    "name",
-    "uuid",
-    "driver_version",
-    "memory.total",
-    "memory.used",
-    "memory.free",
-    "clocks.current.sm",
-    "clocks.max.sm",
-    "power.draw",
-    "power.limit",
-    "temperature.gpu",
-    "utilization.gpu",
-    "compute_cap",
-    "pstate",
+from ansible_collections.sparkfleet.spark.plugins.module_utils.nvidia_smi import (  # noqa: E402
+    QUERY_FIELDS,
+    parse_query_csv,
+    query_argv,
 )
 
-FIELD_KEYS: dict[str, str] = {
-    "index": "index",
-    "name": "name",
-    "uuid": "uuid",
-    "driver_version": "driver_version",
-    "memory.total": "memory_total_mib",
-    "memory.used": "memory_used_mib",
-    "memory.free": "memory_free_mib",
-    "clocks.current.sm": "clocks_sm_mhz",
-    "clocks.sm": "clocks_sm_mhz",
-    "clocks.max.sm": "clocks_max_sm_mhz",
-    "clocks.max.sm_clock": "clocks_max_sm_mhz",
-    "power.draw": "power_draw_w",
-    "power.limit": "power_limit_w",
-    "temperature.gpu": "temperature_c",
-    "utilization.gpu": "utilization_pct",
-    "compute_cap": "compute_capability",
-    "pstate": "pstate",
-}
-
-GPU_KEYS: tuple[str, ...] = tuple(dict.fromkeys(FIELD_KEYS.values()))
-
-INT_KEYS = frozenset(
-    {"index", "memory_total_mib", "memory_used_mib", "memory_free_mib", "clocks_sm_mhz", "clocks_max_sm_mhz",
-     "temperature_c", "utilization_pct"}
-)
-FLOAT_KEYS = frozenset({"power_draw_w", "power_limit_w"})
-
-# What nvidia-smi prints when it has no value; any other "[...]" status ("[Unknown Error]",
-# "[GPU requires reset]") is treated the same way.
-NULL_VALUES = frozenset({"n/a", "[n/a]", "not supported", "[not supported]", "err!", ""})
-
-_UNIT_SUFFIX = re.compile(r"\s*(MiB|MHz|W|%|C)$", re.IGNORECASE)
-_HEADER_UNITS = re.compile(r"\s*\[[^\]]*\]$")
 _CUDA_VERSION = re.compile(r"CUDA Version:\s*([0-9]+(?:\.[0-9]+)*)")
 _DRIVER_VERSION = re.compile(r"Driver Version:\s*([0-9]+(?:\.[0-9]+)*)")
-
-
-def _is_null(value: str) -> bool:
-    lowered = value.strip().lower()
-    return lowered in NULL_VALUES or (lowered.startswith("[") and lowered.endswith("]"))
-
-
-def _convert(key: str, raw: str) -> Any:
-    """One nvidia-smi value -> a JSON-able value for `key` (units stripped, N/A -> None)."""
-    value = raw.strip()
-    if _is_null(value):
-        return None
-    if key in INT_KEYS or key in FLOAT_KEYS:
-        number = _UNIT_SUFFIX.sub("", value).strip()
-        try:
-            parsed = float(number)
-        except ValueError:
-            return None
-        if key in INT_KEYS:
-            return int(parsed)
-        return parsed
-    return value
-
-
-def _field_name(header_cell: str) -> str:
-    """'memory.total [MiB]' -> 'memory.total'."""
-    return _HEADER_UNITS.sub("", header_cell.strip())
-
-
-def parse_query_csv(text: str, fields: tuple[str, ...] | list[str] | None = None) -> list[dict[str, Any]]:
-    """Parse `nvidia-smi --query-gpu=... --format=csv[,noheader][,nounits]` output.
-
-    With a header line (the plain `csv` format) the field names come from it; otherwise from `fields`
-    (default QUERY_FIELDS). Values may carry units ("143771 MiB") or not. Every GPU dict has every key of
-    GPU_KEYS; fields that were not queried, or that nvidia-smi reports as N/A / Not Supported, are None.
-    Raises ValueError when a row does not have one value per field (usually an error message on stdout).
-    """
-    rows = [row for row in csv.reader(text.splitlines(), skipinitialspace=True) if any(cell.strip() for cell in row)]
-    names = list(fields or QUERY_FIELDS)
-    if rows and all(_field_name(cell) in FIELD_KEYS for cell in rows[0]):
-        names, rows = [_field_name(cell) for cell in rows[0]], rows[1:]  # a header line: it names the columns
-    gpus = []
-    for row in rows:
-        if len(row) != len(names):
-            raise ValueError(
-                f"nvidia-smi returned {len(row)} values where {len(names)} were asked for: {', '.join(row)}"
-            )
-        gpu: dict[str, Any] = dict.fromkeys(GPU_KEYS)
-        for name, raw in zip(names, row):  # noqa: B905 (lengths checked above; zip(strict=) needs Python 3.10)
-            key = FIELD_KEYS.get(name)
-            if key is not None:
-                gpu[key] = _convert(key, raw)
-        gpus.append(gpu)
-    return gpus
 
 
 def parse_cuda_version(text: str) -> str | None:
@@ -330,8 +227,7 @@ def gather(module: AnsibleModule) -> dict[str, Any]:
     facts["driver_version"] = parse_driver_version(out)
     facts["cuda_version"] = parse_cuda_version(out)
 
-    query = [smi, "--query-gpu=" + ",".join(QUERY_FIELDS), "--format=csv,noheader,nounits"]
-    rc, out, err = module.run_command(with_timeout(module, query, seconds), environ_update=env)
+    rc, out, err = module.run_command(with_timeout(module, query_argv(smi, QUERY_FIELDS), seconds), environ_update=env)
     if rc != 0:
         facts["error"] = _message(rc, out, err, module.params["timeout"])
         return facts

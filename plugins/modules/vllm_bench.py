@@ -200,9 +200,13 @@ from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # 
     with_timeout,
     write_atomic,
 )
+from ansible_collections.sparkfleet.spark.plugins.module_utils.nvidia_smi import (  # noqa: E402
+    parse_query_csv,
+    query_argv,
+)
 
 SCHEMA = 1
-GPU_QUERY = "name,clocks.sm,clocks.max.sm"
+GPU_FIELDS = ("name", "clocks.sm", "clocks.max.sm")
 LATENCIES = ("ttft", "tpot", "itl", "e2el")
 SAMPLE_INTERVAL_S = 1.0
 
@@ -224,28 +228,17 @@ def parse_psi_some_avg10(text: str | None) -> float | None:
     return None
 
 
-def _mhz(value: str) -> int | None:
-    value = value.strip().removesuffix("MHz").strip()
-    try:
-        return int(float(value))
-    except ValueError:
-        return None  # N/A, [N/A], [Not Supported]
-
-
 def parse_gpu_csv(text: str) -> list[dict[str, Any]]:
     """`nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm --format=csv,noheader[,nounits]` -> one dict per GPU.
 
     Raises ValueError when a line is not three values (nvidia-smi prints its errors on stdout).
     """
-    gpus = []
-    for line in (text or "").splitlines():
-        if not line.strip():
-            continue
-        cells = [cell.strip() for cell in line.split(",")]
-        if len(cells) != 3:
-            raise ValueError(f"unexpected nvidia-smi output: {line.strip()[:200]}")
-        gpus.append({"name": cells[0], "clock_sm_mhz": _mhz(cells[1]), "clock_sm_max_mhz": _mhz(cells[2])})
-    return gpus
+    try:
+        gpus = parse_query_csv(text, GPU_FIELDS)
+    except ValueError as error:
+        raise ValueError(f"unexpected nvidia-smi output: {error}") from error
+    return [{"name": gpu["name"], "clock_sm_mhz": gpu["clocks_sm_mhz"], "clock_sm_max_mhz": gpu["clocks_max_sm_mhz"]}
+            for gpu in gpus]
 
 
 def parse_metrics(text: str) -> dict[str, float]:
@@ -455,7 +448,7 @@ def _http(url: str, timeout: float = 10) -> tuple[int, str]:
 def query_gpu(module: AnsibleModule, smi: str | None) -> list[dict[str, Any]]:
     if not smi:
         return []
-    argv = with_timeout(module, [smi, f"--query-gpu={GPU_QUERY}", "--format=csv,noheader,nounits"], 15)
+    argv = with_timeout(module, query_argv(smi, GPU_FIELDS), 15)
     try:
         rc, out, _ = module.run_command(argv, environ_update={"LC_ALL": "C"}, handle_exceptions=False)
         return parse_gpu_csv(out) if rc == 0 else []

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.sparkfleet.spark.plugins.module_utils.host import parse_meminfo
+from ansible_collections.sparkfleet.spark.plugins.module_utils.nvidia_smi import GPU_KEYS, parse_query_csv
 from ansible_collections.sparkfleet.spark.plugins.modules.gpu_facts import (
-    GPU_KEYS,
     parse_cuda_version,
     parse_dgx_release,
     parse_driver_version,
-    parse_query_csv,
     summarize,
 )
 from helpers import module_command, module_env
