@@ -34,7 +34,7 @@ class StandInVllm(BaseHTTPRequestHandler):
 @pytest.fixture
 def vllm():
     server = ThreadingHTTPServer(("127.0.0.1", 0), StandInVllm)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield server
     server.shutdown()
 
@@ -73,5 +73,5 @@ def test_a_failed_unit_fails_fast_with_its_journal(tmp_path, vllm):
 
 def test_times_out_when_the_model_never_appears(tmp_path, vllm):
     StandInVllm.models = []
-    result = run(tmp_path, vllm.server_port, timeout=3)
-    assert result["failed"] and result["reason"] == "vllm-x did not become healthy within 3 s"
+    result = run(tmp_path, vllm.server_port, timeout=1)
+    assert result["failed"] and result["reason"] == "vllm-x did not become healthy within 1 s"
