@@ -121,10 +121,11 @@ import stat  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
 import uuid  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError  # noqa: E402
+from ansible.module_utils.urls import open_url  # noqa: E402
 from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
     journal_tail,
     unit_properties,
@@ -225,13 +226,12 @@ def sshd_password_check(dropin_present: bool, sshd_t: str | None) -> dict:
 # probes ----------------------------------------------------------------------------------------------------
 def http(url: str, data: bytes | None = None, headers: dict | None = None, method: str | None = None,
          timeout: float = 10) -> tuple[int, bytes, str]:
-    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with open_url(url, data=data, headers=headers or {}, method=method, timeout=timeout) as response:
             return response.status, response.read(), response.headers.get("Content-Type", "")
     except urllib.error.HTTPError as error:
         return error.code, error.read(), error.headers.get("Content-Type", "")
-    except OSError as error:
+    except (OSError, UrlsConnectionError) as error:
         return 0, str(error).encode(), ""
 
 

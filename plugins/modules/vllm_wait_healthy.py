@@ -83,9 +83,10 @@ journal:
 
 import json  # noqa: E402
 import time  # noqa: E402
-import urllib.request  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError  # noqa: E402
+from ansible.module_utils.urls import open_url  # noqa: E402
 from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
     journal_tail,
     unit_properties,
@@ -96,9 +97,9 @@ POLL_S = 2
 
 def get(url: str) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with open_url(url, timeout=5) as response:
             return response.status, response.read()
-    except OSError:
+    except (OSError, UrlsConnectionError):  # an HTTP error status too: not healthy yet
         return 0, b""
 
 

@@ -2,8 +2,9 @@
 Ansible itself (ansible-doc, ansible-playbook --syntax-check) finds every module, filter, role and playbook
 through the collections path, by their full names.
 
-ansible-test sanity cannot run here (its venvs bootstrap pip from the internet); ansible-doc validates each
-plugin's DOCUMENTATION, EXAMPLES and RETURN against Ansible's schema instead.
+ansible-test sanity runs the tests that need no venv of their own on the built collection; the others (pylint,
+pep8, validate-modules, import, yamllint...) bootstrap pip from the internet, so ansible-doc validates each plugin's
+DOCUMENTATION, EXAMPLES and RETURN against Ansible's schema instead (and ruff, yamllint, ansible-lint lint them).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ MODULES = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py"))
 FILTERS = sorted(p.stem for p in (REPO / "plugins" / "filter").glob("*.yml"))
 ROLES = sorted(p.parent.parent.name for p in (REPO / "roles").glob("*/meta/argument_specs.yml"))
 PLAYBOOKS = sorted((REPO / "playbooks").glob("*.yml"))
+# ansible-test sanity tests that run without a venv of their own (ansible-test sanity --list-tests lists them all)
+SANITY = ("action-plugin-docs", "compile", "empty-init", "ignores", "line-endings", "no-assert", "no-get-exception",
+          "no-illegal-filenames", "no-smart-quotes", "replace-urlopen", "shebang", "symlinks", "use-argspec-type-path",
+          "use-compat-six")
 
 
 def ansible(tool: str, *args: str) -> subprocess.CompletedProcess:
@@ -36,6 +41,23 @@ def ansible(tool: str, *args: str) -> subprocess.CompletedProcess:
 
 def fqcn(names: list[str]) -> list[str]:
     return [f"sparkfleet.spark.{name}" for name in names]
+
+
+def test_the_built_collection_passes_ansible_test_sanity(tmp_path):
+    """What `ansible-galaxy collection build` packs (galaxy.yml's build_ignore) installed, then ansible-test in it."""
+    built = ansible("ansible-galaxy", "collection", "build", "--output-path", str(tmp_path / "dist"), str(REPO))
+    assert built.returncode == 0, built.stderr
+    tarball = next((tmp_path / "dist").glob("sparkfleet-spark-*.tar.gz"))
+    # --force: the collections path already holds sparkfleet.spark (the checkout)
+    installed = ansible("ansible-galaxy", "collection", "install", "--force", "-p", str(tmp_path / "col"), str(tarball))
+    assert installed.returncode == 0, installed.stderr
+    root = tmp_path / "col" / "ansible_collections" / "sparkfleet" / "spark"
+    assert not {"cli", "tests", "molecule", "inventory", "pyproject.toml"} & {p.name for p in root.iterdir()}
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    sanity = subprocess.run([str(BIN / "ansible-test"), "sanity", "--python", python,
+                             *(arg for test in SANITY for arg in ("--test", test))], cwd=root, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert sanity.returncode == 0, sanity.stdout + sanity.stderr
 
 
 def test_galaxy_metadata_agrees_with_the_project():
