@@ -155,7 +155,7 @@ def _runner_env(project: Project) -> dict[str, str]:
         # ansible-playbook lives beside this Python, even when its environment is not activated
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "ANSIBLE_CONFIG": str(project.ansible_cfg),
-        # the collection sparkfleet.spark (roles, modules, filters); a project's own roles/ comes first for roles
+        # sparkfleet.spark (roles, modules, filters, by their full names); the project's own roles/ for bare role names
         "ANSIBLE_COLLECTIONS_PATH": str(content.collections_path()),
         "ANSIBLE_ROLES_PATH": str(project.root / "roles"),
         "ANSIBLE_HOST_KEY_CHECKING": "True",  # ansible-runner turns it off unless told
