@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import Result
+from helpers import Result, use_collections_path
+
+use_collections_path()  # unit tests import the collection's modules and module_utils by their full names
 
 
 @pytest.fixture

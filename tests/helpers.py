@@ -1,4 +1,5 @@
-"""Run the real `sparkfleet` entry point as a subprocess, and read what it printed."""
+"""Run the real `sparkfleet` entry point as a subprocess, and read what it printed; find and run the
+collection's modules as Ansible does."""
 
 from __future__ import annotations
 
@@ -11,6 +12,38 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SPARKFLEET = [sys.executable, "-m", "sparkfleet"]
+
+
+def collections_path() -> Path:
+    """The folder holding ansible_collections/sparkfleet/spark (the checkout, through a symlink)."""
+    from sparkfleet.core import content
+
+    return content.collections_path()
+
+
+def use_collections_path() -> None:
+    """Make `ansible_collections.sparkfleet.spark...` importable in this process, as Ansible's loader does."""
+    path = str(collections_path())
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+
+def module_file(name: str) -> Path:
+    """A module's file inside the collection (its path runs through ansible_collections/sparkfleet/spark)."""
+    return collections_path() / "ansible_collections" / "sparkfleet" / "spark" / "plugins" / "modules" / f"{name}.py"
+
+
+def module_env(env: dict | None = None) -> dict:
+    """env (default: this process's) with the collections path on PYTHONPATH, so a module file run directly
+    imports the collection's module_utils as it does inside Ansible's module payload."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(collections_path()), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def module_command(name: str, args_file: Path) -> list[str]:
+    """The command that runs a module file with an args file ({"ANSIBLE_MODULE_ARGS": ...}), as Ansible does."""
+    return [sys.executable, str(module_file(name)), str(args_file)]
 
 
 @dataclass

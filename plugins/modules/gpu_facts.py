@@ -3,8 +3,9 @@
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """Ansible module: GPU and DGX Spark facts from nvidia-smi, /proc/meminfo and /etc/dgx-release.
 
-The parsing lives in pure functions (parse_query_csv, parse_cuda_version, parse_driver_version,
-parse_meminfo, parse_dgx_release, summarize) so unit tests import them without running Ansible.
+The parsing lives in pure functions (parse_cuda_version, parse_driver_version, parse_dgx_release, summarize;
+the `--query-gpu` CSV and /proc/meminfo in the collection's module_utils) so unit tests import them without
+running Ansible.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ description:
   - Reads C(nvidia-smi) (if installed), C(/proc/meminfo) and C(/etc/dgx-release) and returns them as
     the fact C(sparkfleet_gpu). Changes nothing on the host.
   - On a DGX Spark (GB10) C(nvidia-smi) reports the GPU memory fields as N/A or Not Supported, because
-    memory is unified; those fields are then null and C(memory) (from C(/proc/meminfo)) is the figure to use.
+    memory is unified; those fields are then null and C(memory_total_mib) (from C(/proc/meminfo)) is the figure to use.
   - A missing C(nvidia-smi) or one that cannot talk to the driver gives C(present=false) (with C(error)
     in the second case); the module itself does not fail.
 version_added: "0.1.0"
@@ -44,7 +45,7 @@ notes:
 
 EXAMPLES = r"""
 - name: Gather GPU facts
-  gpu_facts:
+  sparkfleet.spark.gpu_facts:
 
 - name: Show the GPU name, or why there is none
   ansible.builtin.debug:
@@ -102,12 +103,15 @@ ansible_facts:
         unified_memory:
           description: True when there is a GPU and every GPU reports its memory total as N/A (GB10).
           type: bool
-        memory:
+        memory_total_mib:
           description:
-            - Host memory from /proc/meminfo (MemTotal, MemAvailable) in MiB.
-            - On a Spark this is the GPU's memory too.
-          type: dict
-          sample: {total_mib: 124590, available_mib: 119836}
+            - Host memory (MemTotal in /proc/meminfo) in MiB; on a Spark this is the GPU's memory too.
+          type: int
+          sample: 124590
+        memory_available_mib:
+          description: Host memory available now (MemAvailable in /proc/meminfo) in MiB.
+          type: int
+          sample: 119836
         dgx_os:
           description:
             - /etc/dgx-release as a dict (later lines win, as when sourced by a shell), or null without that file.
@@ -120,123 +124,25 @@ ansible_facts:
 """
 
 # Ansible wants the documentation before the imports.
-import csv  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shlex  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-# The fields asked of `nvidia-smi --query-gpu`, in order, and the key each becomes.
-QUERY_FIELDS: tuple[str, ...] = (
-    "index",
-    "name",
-    "uuid",
-    "driver_version",
-    "memory.total",
-    "memory.used",
-    "memory.free",
-    "clocks.current.sm",
-    "clocks.max.sm",
-    "power.draw",
-    "power.limit",
-    "temperature.gpu",
-    "utilization.gpu",
-    "compute_cap",
-    "pstate",
+from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
+    meminfo,
+    read_text,
+    with_timeout,
+)
+from ansible_collections.sparkfleet.spark.plugins.module_utils.nvidia_smi import (  # noqa: E402
+    QUERY_FIELDS,
+    parse_query_csv,
+    query_argv,
 )
 
-FIELD_KEYS: dict[str, str] = {
-    "index": "index",
-    "name": "name",
-    "uuid": "uuid",
-    "driver_version": "driver_version",
-    "memory.total": "memory_total_mib",
-    "memory.used": "memory_used_mib",
-    "memory.free": "memory_free_mib",
-    "clocks.current.sm": "clocks_sm_mhz",
-    "clocks.sm": "clocks_sm_mhz",
-    "clocks.max.sm": "clocks_max_sm_mhz",
-    "clocks.max.sm_clock": "clocks_max_sm_mhz",
-    "power.draw": "power_draw_w",
-    "power.limit": "power_limit_w",
-    "temperature.gpu": "temperature_c",
-    "utilization.gpu": "utilization_pct",
-    "compute_cap": "compute_capability",
-    "pstate": "pstate",
-}
-
-GPU_KEYS: tuple[str, ...] = tuple(dict.fromkeys(FIELD_KEYS.values()))
-
-INT_KEYS = frozenset(
-    {"index", "memory_total_mib", "memory_used_mib", "memory_free_mib", "clocks_sm_mhz", "clocks_max_sm_mhz",
-     "temperature_c", "utilization_pct"}
-)
-FLOAT_KEYS = frozenset({"power_draw_w", "power_limit_w"})
-
-# What nvidia-smi prints when it has no value; any other "[...]" status ("[Unknown Error]",
-# "[GPU requires reset]") is treated the same way.
-NULL_VALUES = frozenset({"n/a", "[n/a]", "not supported", "[not supported]", "err!", ""})
-
-_UNIT_SUFFIX = re.compile(r"\s*(MiB|MHz|W|%|C)$", re.IGNORECASE)
-_HEADER_UNITS = re.compile(r"\s*\[[^\]]*\]$")
 _CUDA_VERSION = re.compile(r"CUDA Version:\s*([0-9]+(?:\.[0-9]+)*)")
 _DRIVER_VERSION = re.compile(r"Driver Version:\s*([0-9]+(?:\.[0-9]+)*)")
-
-
-def _is_null(value: str) -> bool:
-    lowered = value.strip().lower()
-    return lowered in NULL_VALUES or (lowered.startswith("[") and lowered.endswith("]"))
-
-
-def _convert(key: str, raw: str) -> Any:
-    """One nvidia-smi value -> a JSON-able value for `key` (units stripped, N/A -> None)."""
-    value = raw.strip()
-    if _is_null(value):
-        return None
-    if key in INT_KEYS or key in FLOAT_KEYS:
-        number = _UNIT_SUFFIX.sub("", value).strip()
-        try:
-            parsed = float(number)
-        except ValueError:
-            return None
-        if key in INT_KEYS:
-            return int(parsed)
-        return parsed
-    return value
-
-
-def _field_name(header_cell: str) -> str:
-    """'memory.total [MiB]' -> 'memory.total'."""
-    return _HEADER_UNITS.sub("", header_cell.strip())
-
-
-def parse_query_csv(text: str, fields: tuple[str, ...] | list[str] | None = None) -> list[dict[str, Any]]:
-    """Parse `nvidia-smi --query-gpu=... --format=csv[,noheader][,nounits]` output.
-
-    With a header line (the plain `csv` format) the field names come from it; otherwise from `fields`
-    (default QUERY_FIELDS). Values may carry units ("143771 MiB") or not. Every GPU dict has every key of
-    GPU_KEYS; fields that were not queried, or that nvidia-smi reports as N/A / Not Supported, are None.
-    Raises ValueError when a row does not have one value per field (usually an error message on stdout).
-    """
-    rows = [row for row in csv.reader(text.splitlines(), skipinitialspace=True) if any(cell.strip() for cell in row)]
-    names = list(fields or QUERY_FIELDS)
-    if rows and all(_field_name(cell) in FIELD_KEYS for cell in rows[0]):
-        names, rows = [_field_name(cell) for cell in rows[0]], rows[1:]  # a header line: it names the columns
-    gpus = []
-    for row in rows:
-        if len(row) != len(names):
-            raise ValueError(
-                f"nvidia-smi returned {len(row)} values where {len(names)} were asked for: {', '.join(row)}"
-            )
-        gpu: dict[str, Any] = dict.fromkeys(GPU_KEYS)
-        for name, raw in zip(names, row):  # noqa: B905 (lengths checked above; zip(strict=) needs Python 3.10)
-            key = FIELD_KEYS.get(name)
-            if key is not None:
-                gpu[key] = _convert(key, raw)
-        gpus.append(gpu)
-    return gpus
 
 
 def parse_cuda_version(text: str) -> str | None:
@@ -249,24 +155,6 @@ def parse_driver_version(text: str) -> str | None:
     """'... Driver Version: 580.159.04 ...' from plain `nvidia-smi` output -> '580.159.04' (None when absent)."""
     match = _DRIVER_VERSION.search(text or "")
     return match.group(1) if match else None
-
-
-def parse_meminfo(text: str) -> dict[str, int | None]:
-    """/proc/meminfo -> {'total_mib': MemTotal, 'available_mib': MemAvailable} in MiB (rounded down)."""
-    values: dict[str, int] = {}
-    for line in (text or "").splitlines():
-        name, _, rest = line.partition(":")
-        parts = rest.split()
-        if parts and parts[0].isdigit():
-            factor = 1024 if len(parts) > 1 and parts[1].lower() == "kb" else 1
-            values[name.strip()] = int(parts[0]) * factor
-    mib = 1024 * 1024
-    total = values.get("MemTotal")
-    available = values.get("MemAvailable")
-    return {
-        "total_mib": total // mib if total is not None else None,
-        "available_mib": available // mib if available is not None else None,
-    }
 
 
 def parse_dgx_release(text: str) -> dict[str, str]:
@@ -298,14 +186,6 @@ def summarize(gpus: list[dict[str, Any]]) -> dict[str, bool]:
     }
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def _message(rc: int, out: str, err: str, timeout: int) -> str:
     """nvidia-smi prints its failures on stdout ("NVIDIA-SMI has failed because ..."), some on stderr."""
     if rc == 124:
@@ -324,11 +204,11 @@ def gather(module: AnsibleModule) -> dict[str, Any]:
         "gpus": [],
         "is_gb10": False,
         "unified_memory": False,
-        "memory": parse_meminfo(_read("/proc/meminfo") or ""),
+        **meminfo(),
         "dgx_os": None,
         "error": None,
     }
-    release = _read("/etc/dgx-release") if os.path.exists("/etc/dgx-release") else None
+    release = read_text("/etc/dgx-release") if os.path.exists("/etc/dgx-release") else None
     if release is not None:
         facts["dgx_os"] = parse_dgx_release(release)
 
@@ -336,13 +216,10 @@ def gather(module: AnsibleModule) -> dict[str, Any]:
     if not smi:
         return facts
     facts["nvidia_smi"] = smi
-    prefix = []
-    timeout_bin = module.get_bin_path("timeout")
-    if timeout_bin:
-        prefix = [timeout_bin, str(module.params["timeout"])]
+    seconds = module.params["timeout"]
     env = {"LC_ALL": "C"}
 
-    rc, out, err = module.run_command([*prefix, smi], environ_update=env)
+    rc, out, err = module.run_command(with_timeout(module, [smi], seconds), environ_update=env)
     if rc != 0:
         facts["error"] = _message(rc, out, err, module.params["timeout"])
         return facts
@@ -350,8 +227,7 @@ def gather(module: AnsibleModule) -> dict[str, Any]:
     facts["driver_version"] = parse_driver_version(out)
     facts["cuda_version"] = parse_cuda_version(out)
 
-    query = [*prefix, smi, "--query-gpu=" + ",".join(QUERY_FIELDS), "--format=csv,noheader,nounits"]
-    rc, out, err = module.run_command(query, environ_update=env)
+    rc, out, err = module.run_command(with_timeout(module, query_argv(smi, QUERY_FIELDS), seconds), environ_update=env)
     if rc != 0:
         facts["error"] = _message(rc, out, err, module.params["timeout"])
         return facts

@@ -68,7 +68,7 @@ notes:
 
 EXAMPLES = r"""
 - name: Download Qwen3-VL at a pinned commit
-  hf_snapshot:
+  sparkfleet.spark.hf_snapshot:
     repo_id: Qwen/Qwen3-VL-8B-Instruct
     revision: "{{ model_revision }}"
     local_dir: /srv/models/Qwen3-VL-8B-Instruct
@@ -76,7 +76,7 @@ EXAMPLES = r"""
   register: model_snapshot
 
 - name: Only the weights and configs, from a mirror
-  hf_snapshot:
+  sparkfleet.spark.hf_snapshot:
     repo_id: Qwen/Qwen3-VL-8B-Instruct
     local_dir: /srv/models/Qwen3-VL-8B-Instruct
     endpoint: https://hf-mirror.example.org
@@ -385,7 +385,7 @@ def plan(api: object, repo_id: str, commit: str, local_dir: str, allow_patterns:
 def run(module: AnsibleModule, hub: object) -> dict:
     p = module.params
     repo_id, revision, token = p["repo_id"], p["revision"], p["token"]
-    local_dir = str(Path(p["local_dir"]).expanduser().resolve())
+    local_dir = str(Path(p["local_dir"]).resolve())  # type path: ~ is already expanded
     allow = p["allow_patterns"] or None
     endpoint = (p["endpoint"] or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
     api = hub.HfApi(endpoint=endpoint, token=token)
@@ -452,7 +452,7 @@ def main() -> None:
         result = run(module, hub)
     except Exception as error:
         endpoint = (p["endpoint"] or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-        local_dir = Path(p["local_dir"]).expanduser()
+        local_dir = Path(p["local_dir"])
         msg = describe_error(error, repo_id=p["repo_id"], revision=p["revision"], endpoint=endpoint,
                              token_given=bool(token), hub_errors=getattr(hub, "errors", None),
                              partials=len(partial_files(local_dir)) if not module.check_mode else 0)

@@ -58,7 +58,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: Record the state
-  host_state:
+  sparkfleet.spark.host_state:
     path: /var/lib/sparkfleet/state.json
     host: "{{ inventory_hostname }}"
     config: "{{ _notes_config }}"
@@ -77,10 +77,13 @@ import datetime  # noqa: E402
 import glob  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
+    unit_properties,
+    vllm_version,
+    write_atomic,
+)
 
 SCHEMA = 1
 MAX_PROBLEMS = 50
@@ -191,21 +194,6 @@ def read_json(path: str) -> dict:
         return {}
 
 
-def vllm_version(python: str | None, container: str | None) -> str | None:
-    code = "import importlib.metadata as m; print(m.version('vllm'))"
-    if python:
-        argv = [python, "-c", code]
-    elif container:
-        argv = ["docker", "exec", container, "python3", "-c", code]
-    else:
-        return None
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
-
-
 def os_release() -> str | None:
     for line in open_lines("/etc/os-release"):
         if line.startswith("PRETTY_NAME="):
@@ -221,60 +209,47 @@ def open_lines(path: str) -> list[str]:
         return []
 
 
-def unit_state(unit: str) -> dict:
-    try:
-        out = subprocess.run(["systemctl", "show", unit, "-p", "ActiveState,UnitFileState,NRestarts"],
-                             capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        out = ""
-    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+def unit_state(module: AnsibleModule, unit: str) -> dict:
+    props = unit_properties(module, unit, ["ActiveState", "UnitFileState", "NRestarts"])
     return {"active": props.get("ActiveState"), "enabled": props.get("UnitFileState"),
             "restarts": int(props["NRestarts"]) if props.get("NRestarts", "").isdigit() else None}
 
 
-def observe(config: dict) -> dict:
+def observe(module: AnsibleModule, config: dict) -> dict:
     """What is on the host now, in the state file's shape (docs/run-data.md)."""
     model, vllm, video, gpu = (config.get(k) or {} for k in ("model", "vllm", "video", "gpu"))
     manifest = read_json(model.get("manifest") or "")
     files = manifest.get("files") or {}
-    memory = (gpu.get("memory") or {})
     first_gpu = (gpu.get("gpus") or [None])[0] if gpu.get("present") else None
     uname = os.uname()
     recorded = read_json(vllm.get("state_file") or "")
     python = os.path.join(vllm["venv"], "bin", "python") if vllm.get("venv") else None
-    container = vllm.get("unit") if vllm.get("install_method") == "container" else None
+    if vllm.get("install_method") == "container" and vllm.get("unit"):
+        vllm_python = ["docker", "exec", vllm["unit"], "python3"]
+    else:
+        vllm_python = [python] if python and os.path.exists(python) else []
     return {
         "profile": config.get("profile"),
         "system": {"os": os_release(), "kernel": uname.release, "arch": uname.machine,
-                   "memory_total_mib": memory.get("total_mib"),
+                   "memory_total_mib": gpu.get("memory_total_mib"),
                    "gpu": {"name": first_gpu.get("name"), "driver": gpu.get("driver_version"),
                            "cuda": gpu.get("cuda_version"), "compute_capability": first_gpu.get("compute_capability")}
                    if first_gpu else None},
         "model": {"name": model.get("name"), "repo": model.get("repo"), "revision": manifest.get("commit"),
                   "path": model.get("path"), "served_name": model.get("served_name"), "files": len(files),
                   "size_bytes": sum(f.get("size", 0) for f in files.values())},
-        "vllm": {"version": vllm_version(python if python and os.path.exists(python) else None, container),
+        "vllm": {"version": vllm_version(module, vllm_python),
                  "install_method": vllm.get("install_method"), "image": vllm.get("image"),
                  "image_digest": recorded.get("image_digest"), "unit": vllm.get("unit"), "port": vllm.get("port"),
-                 **unit_state(vllm.get("unit") or "")},
+                 **unit_state(module, vllm.get("unit") or "")},
         "video_endpoint": {"unit": video.get("unit"), "port": video.get("port"), "listen": video.get("host"),
-                           "api_key": bool(video.get("api_key_set")), **unit_state(video.get("unit") or "")},
+                           "api_key": bool(video.get("api_key_set")), **unit_state(module, video.get("unit") or "")},
         "urls": config.get("urls") or {},
         "paths": {"model": model.get("path"), "vllm": vllm.get("venv") or vllm.get("state_file"),
                   "endpoint": video.get("root"), "endpoint_data": video.get("data_dir"),
                   "bench": video.get("bench_dir"), "notes": video.get("notes_file"), "state": config.get("state_file"),
                   "units": [f"/etc/systemd/system/{u}.service" for u in (vllm.get("unit"), video.get("unit")) if u]},
     }
-
-
-def write_atomic(path: str, text: str) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".state-")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -291,7 +266,7 @@ def main() -> None:
     )
     p = module.params
     previous = read_json(p["path"])
-    observed = observe({**p["config"], "state_file": p["path"]})
+    observed = observe(module, {**p["config"], "state_file": p["path"]})
     state = merge_state(previous, observed, p["record"], p["host"], p["add_note"], newest_bench(p["bench_dir"]))
     text = json.dumps(state, indent=2, sort_keys=True) + "\n"
     changed = text != (json.dumps(previous, indent=2, sort_keys=True) + "\n" if previous else None)

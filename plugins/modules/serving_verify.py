@@ -86,7 +86,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: Verify the host
-  serving_verify:
+  sparkfleet.spark.serving_verify:
     units: [sparkfleet-vllm-qwen3-vl-tiny, sparkfleet-video]
     ports: [{port: 8000, unit: sparkfleet-vllm-qwen3-vl-tiny}, {port: 8080, unit: sparkfleet-video}]
     vllm_url: http://127.0.0.1:8000
@@ -117,16 +117,20 @@ import glob  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
-import shutil  # noqa: E402
 import stat  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
 import uuid  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError  # noqa: E402
+from ansible.module_utils.urls import open_url  # noqa: E402
+from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
+    journal_tail,
+    unit_properties,
+    with_timeout,
+)
 
 LOOPBACK = ("127.", "::1", "[::1]")
 
@@ -222,45 +226,39 @@ def sshd_password_check(dropin_present: bool, sshd_t: str | None) -> dict:
 # probes ----------------------------------------------------------------------------------------------------
 def http(url: str, data: bytes | None = None, headers: dict | None = None, method: str | None = None,
          timeout: float = 10) -> tuple[int, bytes, str]:
-    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with open_url(url, data=data, headers=headers or {}, method=method, timeout=timeout) as response:
             return response.status, response.read(), response.headers.get("Content-Type", "")
     except urllib.error.HTTPError as error:
         return error.code, error.read(), error.headers.get("Content-Type", "")
-    except OSError as error:
+    except (OSError, UrlsConnectionError) as error:
         return 0, str(error).encode(), ""
 
 
-def run(argv: list[str]) -> tuple[int, str]:
+def run(module: AnsibleModule, argv: list[str]) -> tuple[int, str]:
+    """A command's status and its stdout and stderr together (1 and the reason when it could not start)."""
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as error:
+        rc, out, err = module.run_command(with_timeout(module, argv, 60), handle_exceptions=False)
+    except OSError as error:
         return 1, str(error)
-    return proc.returncode, proc.stdout + proc.stderr
+    return rc, out + err
 
 
-def journal(unit: str, lines: int) -> list[str]:
-    _, out = run(["journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "short-iso"])
-    return out.splitlines()[-lines:]
-
-
-def unit_checks(units: list[str], lines: int) -> list[dict]:
+def unit_checks(module: AnsibleModule, units: list[str], lines: int) -> list[dict]:
     checks = []
     for unit in units:
-        _, out = run(["systemctl", "show", unit, "-p", "ActiveState,UnitFileState,NRestarts"])
-        props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        props = unit_properties(module, unit, ["ActiveState", "UnitFileState", "NRestarts"])
         active, enabled = props.get("ActiveState"), props.get("UnitFileState")
         ok = active == "active" and enabled == "enabled"
         checks.append(check(
             f"unit_{unit}", ok, f"{unit} is {active} and {enabled} (restarts: {props.get('NRestarts', '?')})",
             hint=f"Read the journal: journalctl -u {unit} -n 100; restart it with `systemctl restart {unit}` "
-            "or run `sparkfleet up` again.", journal=None if ok else journal(unit, lines)))
+            "or run `sparkfleet up` again.", journal=None if ok else journal_tail(module, unit, lines)))
     return checks
 
 
-def listening_sockets() -> tuple[list[dict], dict[int, str | None]]:
-    _, out = run(["ss", "-ltnpH"])
+def listening_sockets(module: AnsibleModule) -> tuple[list[dict], dict[int, str | None]]:
+    _, out = run(module, ["ss", "-ltnpH"])
     sockets = parse_ss(out)
     units = {}
     for pid in {pid for s in sockets for pid in s["pids"]}:
@@ -272,12 +270,12 @@ def listening_sockets() -> tuple[list[dict], dict[int, str | None]]:
     return sockets, units
 
 
-def vllm_checks(url: str, model: str, unit: str, lines: int) -> list[dict]:
+def vllm_checks(module: AnsibleModule, url: str, model: str, unit: str, lines: int) -> list[dict]:
     """lines: journal lines for a failed /health (0 when the unit check already carries them)."""
     status, _, _ = http(f"{url}/health")
     health = check("vllm_health", status == 200, f"vLLM /health answers {status or 'nothing'}",
                    hint=f"vLLM is down or still loading: journalctl -u {unit} -n 100",
-                   journal=journal(unit, lines) if status != 200 and lines else None)
+                   journal=journal_tail(module, unit, lines) if status != 200 and lines else None)
     status, body, _ = http(f"{url}/v1/models")
     try:
         names = [m.get("id") for m in json.loads(body).get("data", [])]
@@ -289,12 +287,12 @@ def vllm_checks(url: str, model: str, unit: str, lines: int) -> list[dict]:
     return [health, listed]
 
 
-def endpoint_checks(url: str, headers: dict, unit: str, lines: int) -> list[dict]:
+def endpoint_checks(module: AnsibleModule, url: str, headers: dict, unit: str, lines: int) -> list[dict]:
     """lines: journal lines for a failed /health (0 when the unit check already carries them)."""
     status, body, _ = http(f"{url}/health")
     checks = [check("endpoint_health", status == 200, f"the video endpoint's /health answers {status or 'nothing'}",
                     hint=f"journalctl -u {unit} -n 100",
-                    journal=journal(unit, lines) if status != 200 and lines else None)]
+                    journal=journal_tail(module, unit, lines) if status != 200 and lines else None)]
     status, body, kind = http(f"{url}/")
     page = status == 200 and "text/html" in kind and b"sparkfleet" in body
     checks.append(check("dashboard", page, "the dashboard page is served" if page
@@ -319,15 +317,16 @@ def multipart(fields: dict[str, str], file_field: str, file_path: str, content_t
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def round_trip_check(url: str, headers: dict, timeout: int, unit: str, vllm_unit: str, lines: int) -> dict:
+def round_trip_check(module: AnsibleModule, url: str, headers: dict, timeout: int, unit: str, vllm_unit: str,
+                     lines: int) -> dict:
     """A 4 s generated clip through POST /v1/jobs (wait), then the job is deleted."""
-    ffmpeg = shutil.which("ffmpeg")
+    ffmpeg = module.get_bin_path("ffmpeg")
     if not ffmpeg:
         return check("video_round_trip", False, "ffmpeg is missing, so no test video could be made",
                      hint="Run `sparkfleet up` again (the endpoint's role installs ffmpeg).")
     with tempfile.TemporaryDirectory(prefix="sparkfleet-verify-") as tmp:
         clip = os.path.join(tmp, "verify.mp4")
-        code, out = run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=duration=4:size=160x120:rate=8",
+        code, out = run(module, [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=duration=4:size=160x120:rate=8",
                          "-pix_fmt", "yuv420p", "-c:v", "libx264", clip])
         if code != 0:
             return check("video_round_trip", False, f"ffmpeg could not make a test clip: {out[-300:]}",
@@ -353,7 +352,8 @@ def round_trip_check(url: str, headers: dict, timeout: int, unit: str, vllm_unit
         message = f"the video round trip failed: HTTP {status or 'no answer'}, status {job.get('status')}: {error}"
     return check("video_round_trip", ok, message,
                  hint=f"See both services' journals: journalctl -u {unit} -u {vllm_unit} -n 100",
-                 journal=None if ok else journal(unit, lines // 2) + journal(vllm_unit, lines // 2))
+                 journal=None if ok else (journal_tail(module, unit, lines // 2)
+                                          + journal_tail(module, vllm_unit, lines // 2)))
 
 
 def file_sizes(root: str, manifest: dict) -> dict[str, int | None]:
@@ -388,14 +388,14 @@ def main() -> None:
     lines = p["journal_lines"]
     units = p["units"]
     vllm_unit, video_unit = units[0], units[-1]
-    checks = unit_checks(units, lines)
+    checks = unit_checks(module, units, lines)
     # a unit that is down already carries its journal; a running one that fails a probe gets it with the probe
     lines_if_up = {unit: 0 if any(c["id"] == f"unit_{unit}" and not c["ok"] for c in checks) else lines
                    for unit in units}
 
-    sockets, unit_of_pid = listening_sockets()
+    sockets, unit_of_pid = listening_sockets(module)
     checks += port_checks(sockets, unit_of_pid, p["ports"])
-    checks += vllm_checks(p["vllm_url"].rstrip("/"), p["served_model_name"], vllm_unit, lines_if_up[vllm_unit])
+    checks += vllm_checks(module, p["vllm_url"].rstrip("/"), p["served_model_name"], vllm_unit, lines_if_up[vllm_unit])
 
     try:
         with open(p["model_manifest"]) as fh:
@@ -410,12 +410,13 @@ def main() -> None:
         with open(p["api_key_file"]) as fh:
             headers["X-API-Key"] = fh.read().strip()
     video_url = p["video_url"].rstrip("/")
-    checks += endpoint_checks(video_url, headers, video_unit, lines_if_up[video_unit])
+    checks += endpoint_checks(module, video_url, headers, video_unit, lines_if_up[video_unit])
     if p["round_trip"]:
-        checks.append(round_trip_check(video_url, headers, p["round_trip_timeout"], video_unit, vllm_unit, lines))
+        checks.append(round_trip_check(module, video_url, headers, p["round_trip_timeout"], video_unit, vllm_unit,
+                                       lines))
 
     dropin = os.path.exists(p["password_login_dropin"])
-    code, out = run(["sshd", "-T"]) if shutil.which("sshd") else run(["/usr/sbin/sshd", "-T"])
+    code, out = run(module, [module.get_bin_path("sshd", opt_dirs=["/usr/sbin"]) or "/usr/sbin/sshd", "-T"])
     checks.append(sshd_password_check(dropin, out if code == 0 else None))
 
     modes = {}

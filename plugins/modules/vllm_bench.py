@@ -133,7 +133,7 @@ notes:
 
 EXAMPLES = r"""
 - name: Bench vLLM unless a result for what is served exists
-  vllm_bench:
+  sparkfleet.spark.vllm_bench:
     host: "{{ inventory_hostname }}"
     bench_dir: /var/lib/sparkfleet/bench
     command: [/opt/sparkfleet/vllm/venv/bin/vllm]
@@ -184,35 +184,35 @@ import json  # noqa: E402
 import os  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError  # noqa: E402
+from ansible.module_utils.urls import open_url  # noqa: E402
+from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
+    meminfo,
+    read_text,
+    vllm_version,
+    with_timeout,
+    write_atomic,
+)
+from ansible_collections.sparkfleet.spark.plugins.module_utils.nvidia_smi import (  # noqa: E402
+    parse_query_csv,
+    query_argv,
+)
 
 SCHEMA = 1
-GPU_QUERY = "name,clocks.sm,clocks.max.sm"
+GPU_FIELDS = ("name", "clocks.sm", "clocks.max.sm")
 LATENCIES = ("ttft", "tpot", "itl", "e2el")
 SAMPLE_INTERVAL_S = 1.0
 
 
 # --- conditions ------------------------------------------------------------------------------------------------
-
-def parse_meminfo(text: str) -> dict[str, int | None]:
-    """/proc/meminfo -> MemTotal and MemAvailable in MiB (None when missing)."""
-    values = {}
-    for line in (text or "").splitlines():
-        name, _, rest = line.partition(":")
-        parts = rest.split()
-        if parts and parts[0].isdigit():
-            values[name.strip()] = int(parts[0]) // 1024  # kB
-    return {"memory_total_mib": values.get("MemTotal"), "memory_available_mib": values.get("MemAvailable")}
-
 
 def parse_psi_some_avg10(text: str | None) -> float | None:
     """`some avg10=1.23 avg60=... total=...` from /proc/pressure/memory -> 1.23 (None without PSI)."""
@@ -229,28 +229,17 @@ def parse_psi_some_avg10(text: str | None) -> float | None:
     return None
 
 
-def _mhz(value: str) -> int | None:
-    value = value.strip().removesuffix("MHz").strip()
-    try:
-        return int(float(value))
-    except ValueError:
-        return None  # N/A, [N/A], [Not Supported]
-
-
 def parse_gpu_csv(text: str) -> list[dict[str, Any]]:
     """`nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm --format=csv,noheader[,nounits]` -> one dict per GPU.
 
     Raises ValueError when a line is not three values (nvidia-smi prints its errors on stdout).
     """
-    gpus = []
-    for line in (text or "").splitlines():
-        if not line.strip():
-            continue
-        cells = [cell.strip() for cell in line.split(",")]
-        if len(cells) != 3:
-            raise ValueError(f"unexpected nvidia-smi output: {line.strip()[:200]}")
-        gpus.append({"name": cells[0], "clock_sm_mhz": _mhz(cells[1]), "clock_sm_max_mhz": _mhz(cells[2])})
-    return gpus
+    try:
+        gpus = parse_query_csv(text, GPU_FIELDS)
+    except ValueError as error:
+        raise ValueError(f"unexpected nvidia-smi output: {error}") from error
+    return [{"name": gpu["name"], "clock_sm_mhz": gpu["clocks_sm_mhz"], "clock_sm_max_mhz": gpu["clocks_max_sm_mhz"]}
+            for gpu in gpus]
 
 
 def parse_metrics(text: str) -> dict[str, float]:
@@ -439,14 +428,6 @@ def _iso(moment: datetime) -> str:
 
 # --- on the host -----------------------------------------------------------------------------------------------
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def _read_bytes(path: str) -> bytes | None:
     try:
         with open(path, "rb") as handle:
@@ -457,30 +438,31 @@ def _read_bytes(path: str) -> bytes | None:
 
 def _http(url: str, timeout: float = 10) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with open_url(url, timeout=timeout) as response:
             return response.status, response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         return exc.code, ""
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, UrlsConnectionError) as exc:
         return 0, str(getattr(exc, "reason", exc))
 
 
-def query_gpu(smi: str | None) -> list[dict[str, Any]]:
+def query_gpu(module: AnsibleModule, smi: str | None) -> list[dict[str, Any]]:
     if not smi:
         return []
+    argv = with_timeout(module, query_argv(smi, GPU_FIELDS), 15)
     try:
-        proc = subprocess.run([smi, f"--query-gpu={GPU_QUERY}", "--format=csv,noheader,nounits"], capture_output=True,
-                              text=True, timeout=15, check=False, env={**os.environ, "LC_ALL": "C"})
-        return parse_gpu_csv(proc.stdout) if proc.returncode == 0 else []
-    except (OSError, subprocess.SubprocessError, ValueError):
+        rc, out, _ = module.run_command(argv, environ_update={"LC_ALL": "C"}, handle_exceptions=False)
+        return parse_gpu_csv(out) if rc == 0 else []
+    except (OSError, ValueError):
         return []
 
 
 class Sampler(threading.Thread):
     """Samples the GPU clock, memory available and memory pressure while the bench runs."""
 
-    def __init__(self, smi: str | None):
+    def __init__(self, module: AnsibleModule, smi: str | None):
         super().__init__(daemon=True)
+        self.module = module
         self.smi = smi
         self.stop = threading.Event()
         self.clock_peak: int | None = None
@@ -493,39 +475,33 @@ class Sampler(threading.Thread):
             self.stop.wait(SAMPLE_INTERVAL_S)
 
     def sample(self) -> None:
-        for gpu in query_gpu(self.smi)[:1]:
+        for gpu in query_gpu(self.module, self.smi)[:1]:
             if gpu["clock_sm_mhz"] is not None:
                 self.clock_peak = max(self.clock_peak or 0, gpu["clock_sm_mhz"])
-        available = parse_meminfo(_read("/proc/meminfo") or "")["memory_available_mib"]
+        available = meminfo()["memory_available_mib"]
         if available is not None:
             self.available_min = available if self.available_min is None else min(self.available_min, available)
-        psi = parse_psi_some_avg10(_read("/proc/pressure/memory"))
+        psi = parse_psi_some_avg10(read_text("/proc/pressure/memory"))
         if psi is not None:
             self.psi_max = psi if self.psi_max is None else max(self.psi_max, psi)
 
 
-def conditions_before(smi: str | None, base_url: str) -> dict[str, Any]:
-    conditions: dict[str, Any] = parse_meminfo(_read("/proc/meminfo") or "")
-    conditions["memory_psi_some_avg10"] = parse_psi_some_avg10(_read("/proc/pressure/memory"))
+def conditions_before(module: AnsibleModule, smi: str | None, base_url: str) -> dict[str, Any]:
+    conditions: dict[str, Any] = meminfo()
+    conditions["memory_psi_some_avg10"] = parse_psi_some_avg10(read_text("/proc/pressure/memory"))
     status, text = _http(base_url.rstrip("/") + "/metrics")
     metrics = parse_metrics(text) if status == 200 else {}
     conditions["vllm_requests_running"] = metrics.get("vllm:num_requests_running")
     conditions["vllm_requests_waiting"] = metrics.get("vllm:num_requests_waiting")
-    gpus = query_gpu(smi)
+    gpus = query_gpu(module, smi)
     conditions["gpu"] = ({"name": gpus[0]["name"], "count": len(gpus), "clock_sm_max_mhz": gpus[0]["clock_sm_max_mhz"],
                           "clock_sm_idle_mhz": gpus[0]["clock_sm_mhz"], "clock_sm_peak_mhz": None} if gpus else None)
     return conditions
 
 
-def vllm_version(command: list[str], container: str | None) -> str | None:
-    # the Python beside the command: the venv's, or the container's
-    python = [*command[:-1], "python3"] if container else [os.path.join(os.path.dirname(command[0]), "python")]
-    try:
-        proc = subprocess.run([*python, "-c", "import importlib.metadata as m; print(m.version('vllm'))"],
-                              capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+def vllm_python(command: list[str], container: str | None) -> list[str]:
+    """The Python beside the vllm command: the venv's, or the container's."""
+    return [*command[:-1], "python3"] if container else [os.path.join(os.path.dirname(command[0]), "python")]
 
 
 def run_scenario(module: AnsibleModule, command: list[str], container: str | None, scenario: dict[str, Any],
@@ -533,26 +509,21 @@ def run_scenario(module: AnsibleModule, command: list[str], container: str | Non
     p = module.params
     result_file = f"{scenario['name']}.json"
     args = bench_args(scenario, p["base_url"], p["model"], p["tokenizer"], seed, workdir, result_file)
-    log_path = os.path.join(tempfile.gettempdir(), f"sparkfleet-bench-{os.getpid()}-{scenario['name']}.log")
     try:
-        with open(log_path, "w+", encoding="utf-8", errors="replace") as log:
-            try:
-                proc = subprocess.run([*command, *args], stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
-                                      check=False, stdin=subprocess.DEVNULL)
-                rc = proc.returncode
-            except subprocess.TimeoutExpired:
-                return failed_scenario(scenario, seed, f"stopped after {timeout} s (bench timeout)")
-            log.seek(0)
-            tail = log_tail(log.read())
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(log_path)
+        # data: stdin gets one newline and is closed, so nothing can wait on a prompt
+        rc, out, err = module.run_command(with_timeout(module, [*command, *args], timeout), data="\n",
+                                          binary_data=True, handle_exceptions=False)
+    except OSError as error:
+        return failed_scenario(scenario, seed, f"vllm bench serve could not start: {error}")
+    if rc == 124:
+        return failed_scenario(scenario, seed, f"stopped after {timeout} s (bench timeout)")
+    tail = log_tail(out + err)
     path = os.path.join(workdir, result_file)
     if container:
         rc_read, text, _ = module.run_command(["docker", "exec", container, "cat", path], check_rc=False)
         text = text if rc_read == 0 else None
     else:
-        text = _read(path)
+        text = read_text(path)
     if rc != 0 or not text:
         return failed_scenario(scenario, seed, f"vllm bench serve exited with {rc}: {tail}")
     try:
@@ -563,14 +534,9 @@ def run_scenario(module: AnsibleModule, command: list[str], container: str | Non
 
 
 def write_result(bench_dir: str, result: dict[str, Any]) -> str:
-    os.makedirs(bench_dir, mode=0o755, exist_ok=True)
     path = os.path.join(bench_dir, f"{result['id']}.json")
-    fd, tmp = tempfile.mkstemp(dir=bench_dir, prefix=".", suffix=".partial")  # not *.json until complete
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(result, handle, indent=1)
-        handle.write("\n")
-    os.chmod(tmp, 0o644)  # read by the dashboard's user and fetched to the controller; holds no secret
-    os.replace(tmp, path)
+    # read by the dashboard's user and fetched to the controller; holds no secret
+    write_atomic(path, json.dumps(result, indent=1) + "\n", mode=0o644)
     return path
 
 
@@ -639,8 +605,8 @@ def main() -> None:
                              f"nothing to bench. Look at `systemctl status {unit_name}` and `journalctl -u "
                              f"{unit_name}`; `sparkfleet up` starts it again.")
 
-    smi = shutil.which("nvidia-smi")
-    conditions = conditions_before(smi, p["base_url"])
+    smi = module.get_bin_path("nvidia-smi")
+    conditions = conditions_before(module, smi, p["base_url"])
     plan = scenarios(p["traffic"], p["concurrencies"], p["prompts_per_concurrency"], p["input_len"],
                      p["output_len"], p["video"])
     seed = p["seed"] if p["seed"] is not None else int(time.time())
@@ -654,9 +620,9 @@ def main() -> None:
     manifest = {}
     with contextlib.suppress(ValueError):
         manifest = json.loads(manifest_bytes or b"{}")
-    version = vllm_version(command, p["container"])
+    version = vllm_version(module, vllm_python(command, p["container"]))
 
-    sampler = Sampler(smi)
+    sampler = Sampler(module, smi)
     sampler.start()
     workdir = tempfile.mkdtemp(prefix="sparkfleet-bench-")  # on the host, or the same path inside the container
     results = []

@@ -1,26 +1,34 @@
-"""The built wheel carries the Ansible content and works without this repository."""
+"""The built wheel carries the Ansible collection sparkfleet.spark and works without this repository."""
 
 from __future__ import annotations
 
+import json
+import os
 import site
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 from helpers import REPO
 
 
-def test_wheel_carries_the_ansible_content_and_runs_outside_the_checkout(tmp_path):
+def test_wheel_carries_the_ansible_collection_and_runs_outside_the_checkout(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path / "dist"), str(REPO)], check=True, capture_output=True)
     wheel = next((tmp_path / "dist").glob("sparkfleet-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for expected in ("sparkfleet/_ansible/playbooks/ping.yml",
-                     "sparkfleet/_ansible/roles/connectivity/tasks/main.yml",
-                     "sparkfleet/_ansible/roles/connectivity/meta/argument_specs.yml",
+    collection = "sparkfleet/_collections/ansible_collections/sparkfleet/spark"
+    for expected in (f"{collection}/galaxy.yml",
+                     f"{collection}/meta/runtime.yml",
+                     f"{collection}/playbooks/ping.yml",
+                     f"{collection}/roles/connectivity/tasks/main.yml",
+                     f"{collection}/roles/connectivity/meta/argument_specs.yml",
+                     f"{collection}/plugins/README.md",
+                     f"{collection}/plugins/module_utils/host.py",
+                     f"{collection}/plugins/modules/gpu_facts.py",
                      "sparkfleet/_ansible/inventory/hosts.yml",
                      "sparkfleet/_ansible/inventory/group_vars/all/main.yml",
-                     "sparkfleet/_ansible/plugins/README.md",
                      "sparkfleet/templates/ansible.cfg.j2"):
         assert expected in names, expected
 
@@ -37,10 +45,23 @@ def test_wheel_carries_the_ansible_content_and_runs_outside_the_checkout(tmp_pat
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    alone = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel's sparkfleet, not a checkout's
     where = subprocess.run([python, "-c", "from sparkfleet.core import content; print(content.content_root())"],
-                           cwd=elsewhere, capture_output=True, text=True, check=True).stdout.strip()
+                           cwd=elsewhere, capture_output=True, text=True, check=True, env=alone).stdout.strip()
     assert where.startswith(venv_site), where
     init = subprocess.run([venv / "bin" / "sparkfleet", "init", str(elsewhere / "proj")], capture_output=True,
-                          text=True)
+                          text=True, env=alone)
     assert init.returncode == 0, init.stderr
     assert (elsewhere / "proj" / "inventory" / "group_vars" / "all" / "main.yml").is_file()
+
+    # Ansible finds the collection through the path the runner sets, and reads a module's documentation.
+    path = subprocess.run([python, "-c", "from sparkfleet.core import content; print(content.collections_path())"],
+                          cwd=elsewhere, capture_output=True, text=True, check=True, env=alone).stdout.strip()
+    assert path.startswith(venv_site), path
+    ansible_doc = Path(sys.executable).with_name("ansible-doc")
+    doc = subprocess.run([ansible_doc, "-t", "module", "--json", "sparkfleet.spark.gpu_facts"], cwd=elsewhere,
+                         capture_output=True, text=True, env={**alone, "ANSIBLE_COLLECTIONS_PATH": path})
+    assert doc.returncode == 0, doc.stderr
+    found = json.loads(doc.stdout)["sparkfleet.spark.gpu_facts"]["doc"]
+    assert found["short_description"] == "Gather NVIDIA GPU and DGX Spark facts"
+    assert found["filename"].startswith(venv_site), found["filename"]

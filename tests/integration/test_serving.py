@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import on_host, run_sparkfleet
+from helpers import collections_path, on_host, run_sparkfleet
 from sparkfleet.lab.test_media import make_video
 
 pytestmark = pytest.mark.lab
@@ -160,7 +160,7 @@ def test_the_container_method_renders_a_pinned_gpu_unit_without_a_gpu_container_
     }]))
     ansible_playbook = str(Path(sys.executable).parent / "ansible-playbook")
     proc = subprocess.run([ansible_playbook, "-i", "localhost,", str(playbook)], capture_output=True, text=True,
-                          env={**os.environ, "ANSIBLE_FILTER_PLUGINS": str(repo / "plugins/filter")})
+                          env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(collections_path())})
     assert proc.returncode == 0, proc.stdout[-2000:]
     unit = out.read_text()
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))

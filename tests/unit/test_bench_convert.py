@@ -6,15 +6,21 @@ The vLLM results are real files recorded on a lab host (tests/fixtures/vllm-benc
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "plugins" / "modules"))
+import yaml
+from ansible_collections.sparkfleet.spark.plugins.modules import vllm_bench
+from ansible_collections.sparkfleet.spark.plugins.modules.vllm_bench import (
+    bench_args,
+    bench_id,
+    convert,
+    failed_scenario,
+    log_tail,
+    scenarios,
+    serving_key,
+)
 
-import vllm_bench  # noqa: E402
-import yaml  # noqa: E402
-from vllm_bench import bench_args, bench_id, convert, failed_scenario, log_tail, scenarios, serving_key  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 FIXTURES = REPO / "tests" / "fixtures" / "vllm-bench-lab"
 LAB_VIDEO = {"width": 160, "height": 120, "frames": 8}

@@ -16,19 +16,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-MODULES = REPO / "plugins" / "modules"
-sys.path.insert(0, str(MODULES))
-
-from vllm_bench import (  # noqa: E402
+from ansible_collections.sparkfleet.spark.plugins.module_utils.host import parse_meminfo
+from ansible_collections.sparkfleet.spark.plugins.modules.vllm_bench import (
     assess,
     parse_gpu_csv,
-    parse_meminfo,
     parse_metrics,
     parse_psi_some_avg10,
     serving_key,
 )
+from helpers import module_command, module_env
+
+REPO = Path(__file__).resolve().parents[2]
 
 STANDIN = REPO / "tests" / "fixtures" / "gb10-degraded-standin"
 LAB_RESULTS = REPO / "tests" / "fixtures" / "vllm-bench-lab"
@@ -178,8 +176,8 @@ def standin_host(tmp_path):
 def run_module(host: dict, **overrides) -> dict:
     path = host["tmp"] / "args.json"
     path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**host["args"], **overrides}}))
-    env = {**os.environ, "PATH": f"{host['bin']}:/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, str(MODULES / "vllm_bench.py"), str(path)], capture_output=True, text=True,
+    env = module_env({**os.environ, "PATH": f"{host['bin']}:/usr/bin:/bin"})
+    proc = subprocess.run(module_command("vllm_bench", path), capture_output=True, text=True,
                           env=env, timeout=120, check=False)
     result = json.loads(proc.stdout)
     assert (proc.returncode != 0) == bool(result.get("failed")), proc.stdout + proc.stderr

@@ -1,9 +1,4 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
-
-from vllm import systemd_command, vllm_args
+from ansible_collections.sparkfleet.spark.plugins.filter.vllm import systemd_command, vllm_args
 
 
 def test_settings_become_vllm_flags_in_order():

@@ -11,24 +11,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-MODULES = REPO / "plugins" / "modules"
-sys.path.insert(0, str(MODULES))
-
-from gpu_facts import (  # noqa: E402
-    GPU_KEYS,
+from ansible_collections.sparkfleet.spark.plugins.module_utils.host import parse_meminfo
+from ansible_collections.sparkfleet.spark.plugins.module_utils.nvidia_smi import GPU_KEYS, parse_query_csv
+from ansible_collections.sparkfleet.spark.plugins.modules.gpu_facts import (
     parse_cuda_version,
     parse_dgx_release,
     parse_driver_version,
-    parse_meminfo,
-    parse_query_csv,
     summarize,
 )
+from helpers import module_command, module_env
+
+REPO = Path(__file__).resolve().parents[2]
 
 H200 = Path(__file__).resolve().parents[1] / "fixtures" / "nvidia-h200-driver580"
 GB10 = REPO / "tests" / "fixtures" / "gb10-documented"
@@ -80,8 +76,9 @@ def test_h200_cuda_and_driver_version_from_plain_nvidia_smi():
 
 def test_h200_meminfo_lines_from_the_recorded_host():
     lines = [line for line in (H200 / "misc.txt").read_text().splitlines() if line.startswith("Mem")]
-    assert parse_meminfo("\n".join(lines)) == {"total_mib": 131981020 // 1024, "available_mib": 131481504 // 1024}
-    assert parse_meminfo("\n".join(lines))["total_mib"] == 128887
+    assert parse_meminfo("\n".join(lines)) == {"memory_total_mib": 131981020 // 1024,
+                                              "memory_available_mib": 131481504 // 1024}
+    assert parse_meminfo("\n".join(lines))["memory_total_mib"] == 128887
 
 
 def test_gb10_style_output_from_documented_behaviour_has_null_memory():
@@ -119,7 +116,7 @@ def test_no_devices_and_missing_versions():
     assert parse_query_csv("") == []
     assert parse_cuda_version("No devices were found") is None
     assert summarize([]) == {"is_gb10": False, "unified_memory": False}
-    assert parse_meminfo("MemTotal:       1024 kB\n") == {"total_mib": 1, "available_mib": None}
+    assert parse_meminfo("MemTotal:       1024 kB\n") == {"memory_total_mib": 1, "memory_available_mib": None}
 
 
 def test_dgx_release_shell_format_later_lines_win():
@@ -154,8 +151,8 @@ def _run_module(tmp_path: Path, nvidia_smi_script: str | None) -> dict:
     args = tmp_path / "args.json"
     args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"timeout": 10}}))
     # PATH holds only the stand-in: a real nvidia-smi on this machine must not be found
-    env = {**os.environ, "PATH": str(bin_dir)}
-    proc = subprocess.run([sys.executable, str(MODULES / "gpu_facts.py"), str(args)], capture_output=True,
+    env = module_env({**os.environ, "PATH": str(bin_dir)})
+    proc = subprocess.run(module_command("gpu_facts", args), capture_output=True,
                           text=True, env=env, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
@@ -169,7 +166,7 @@ def test_module_without_nvidia_smi_reports_no_gpu_and_real_meminfo(tmp_path):
     facts = _run_module(tmp_path, None)
     assert facts["present"] is False and facts["nvidia_smi"] is None and facts["gpus"] == []
     assert facts["error"] is None
-    assert facts["memory"]["total_mib"] > 0 and facts["memory"]["available_mib"] > 0
+    assert facts["memory_total_mib"] > 0 and facts["memory_available_mib"] > 0
 
 
 def test_module_with_stand_in_nvidia_smi_failing_to_reach_the_driver(tmp_path):

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import collections_path, module_command, module_env
 from support.hf_server import HubServer
 
 hf_constants = pytest.importorskip("huggingface_hub.constants", reason="the hf_snapshot module needs huggingface_hub")
 
 REPO = Path(__file__).resolve().parents[2]
-MODULE = REPO / "plugins" / "modules" / "hf_snapshot.py"
 # The client writes what it receives in chunks of DOWNLOAD_CHUNK_SIZE (10 MiB in 2.4.0): a partial file, and so a
 # resume offset, is a multiple of it. The big file is one chunk plus 2 MiB, cut after one chunk plus 1 MiB.
 CHUNK = hf_constants.DOWNLOAD_CHUNK_SIZE
@@ -56,8 +56,10 @@ def run(tmp_path):
     def invoke(check_mode: bool = False, background: bool = False, extra_env: dict | None = None, **args):
         args_file = tmp_path / f"args-{next(calls)}.json"
         args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check_mode}}))
-        cmd = [sys.executable, str(MODULE), str(args_file)]
-        run_env = {**env, **(extra_env or {})}
+        cmd = module_command("hf_snapshot", args_file)
+        extra = dict(extra_env or {})
+        run_env = module_env({**env, "PYTHONPATH": extra.pop("PYTHONPATH", env.get("PYTHONPATH", ""))})
+        run_env.update(extra)
         if background:
             return subprocess.Popen(cmd, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         proc = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=120, check=False)
@@ -253,15 +255,15 @@ def test_token_stays_out_of_ansible_output(hub, tmp_path):
     """Through real Ansible (ad-hoc, -vvv): no_log keeps the token out, even from a failure."""
     hub.add_commit(PRIVATE, V1, token=TOKEN)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "ANSIBLE_"))}
-    env.update(HF_HOME=str(tmp_path / "hf-home"), ANSIBLE_LIBRARY=str(MODULE.parent), ANSIBLE_NOCOLOR="1",
+    env.update(HF_HOME=str(tmp_path / "hf-home"), ANSIBLE_COLLECTIONS_PATH=str(collections_path()), ANSIBLE_NOCOLOR="1",
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"), ANSIBLE_HOME=str(tmp_path / "ansible-home"))
     ansible = Path(sys.executable).with_name("ansible")
     if not ansible.exists():
         pytest.skip(f"no ansible next to {sys.executable}")
     for repo, expect_rc in ((PRIVATE, 0), ("org/missing", 2)):
         args = json.dumps({"repo_id": repo, "local_dir": str(tmp_path / "m"), "endpoint": hub.url, "token": TOKEN})
-        proc = subprocess.run([str(ansible), "localhost", "-m", "hf_snapshot", "-a", args, "-vvv"], env=env,
-                              capture_output=True, text=True, timeout=180, check=False)
+        proc = subprocess.run([str(ansible), "localhost", "-m", "sparkfleet.spark.hf_snapshot", "-a", args, "-vvv"],
+                              env=env, capture_output=True, text=True, timeout=180, check=False)
         assert proc.returncode == expect_rc, proc.stdout + proc.stderr
         assert TOKEN not in proc.stdout + proc.stderr
 

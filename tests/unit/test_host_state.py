@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "modules"))
-
-from host_state import merge_state
+from ansible_collections.sparkfleet.spark.plugins.modules.host_state import merge_state
 
 OBSERVED = {"profile": "lab", "model": {"name": "qwen3-vl-tiny"}, "urls": {"api": "http://127.0.0.1:1/v1"}}
 

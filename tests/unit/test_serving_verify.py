@@ -6,12 +6,8 @@ The checks against a real host run in tests/integration/test_verify.py.
 from __future__ import annotations
 
 import stat
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "modules"))
-
-from serving_verify import (
+from ansible_collections.sparkfleet.spark.plugins.modules.serving_verify import (
     manifest_check,
     parse_ss,
     port_checks,

@@ -151,20 +151,17 @@ class _Translator:
 
 
 def _runner_env(project: Project) -> dict[str, str]:
-    roles = [str(project.root / "roles"), str(content.roles_dir())]
-    env = {
+    return {
         # ansible-playbook lives beside this Python, even when its environment is not activated
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "ANSIBLE_CONFIG": str(project.ansible_cfg),
-        "ANSIBLE_ROLES_PATH": os.pathsep.join(roles),
+        # sparkfleet.spark (roles, modules, filters, by their full names); the project's own roles/ for bare role names
+        "ANSIBLE_COLLECTIONS_PATH": str(content.collections_path()),
+        "ANSIBLE_ROLES_PATH": str(project.root / "roles"),
         "ANSIBLE_HOST_KEY_CHECKING": "True",  # ansible-runner turns it off unless told
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_DEPRECATION_WARNINGS": "False",
     }
-    for variable, kind in (("ANSIBLE_LIBRARY", "modules"), ("ANSIBLE_FILTER_PLUGINS", "filter")):
-        if content.plugins_dir(kind).is_dir():
-            env[variable] = str(content.plugins_dir(kind))
-    return env
 
 
 def _run_level_error(artifacts_dir: Path) -> str | None:

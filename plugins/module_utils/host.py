@@ -1,0 +1,110 @@
+# Copyright: sparkfleet contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Small readers of a host's state, shared by the collection's modules.
+
+The parsers are pure functions (unit tests call them); the readers that run a command take the module and use
+its run_command, so Ansible's environment, locale and error handling apply.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+VLLM_VERSION_CODE = "import importlib.metadata as m; print(m.version('vllm'))"
+_MIB = 1024 * 1024
+
+
+def read_text(path: str) -> str | None:
+    """A file's text, or None when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def parse_meminfo(text: str) -> dict[str, int | None]:
+    """/proc/meminfo -> {'memory_total_mib': MemTotal, 'memory_available_mib': MemAvailable} in MiB (rounded down)."""
+    values: dict[str, int] = {}
+    for line in (text or "").splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            factor = 1024 if len(parts) > 1 and parts[1].lower() == "kb" else 1
+            values[name.strip()] = int(parts[0]) * factor
+    total, available = values.get("MemTotal"), values.get("MemAvailable")
+    return {
+        "memory_total_mib": total // _MIB if total is not None else None,
+        "memory_available_mib": available // _MIB if available is not None else None,
+    }
+
+
+def meminfo() -> dict[str, int | None]:
+    """The host's memory now (see parse_meminfo); None values where /proc/meminfo is missing."""
+    return parse_meminfo(read_text("/proc/meminfo") or "")
+
+
+def with_timeout(module, argv: list[str], seconds: int) -> list[str]:
+    """argv under coreutils `timeout` when it is installed (a hung command must not hang the module)."""
+    timeout = module.get_bin_path("timeout")
+    return [timeout, str(seconds), *argv] if timeout else list(argv)
+
+
+def _output(module, argv: list[str], seconds: int, stderr: bool = False) -> str:
+    """What a command printed ("" when it could not start); its exit status is the caller's to judge."""
+    try:
+        _, out, err = module.run_command(with_timeout(module, argv, seconds), handle_exceptions=False)
+    except OSError:
+        return ""
+    return out + err if stderr else out
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """`systemctl show -p A,B` output (A=x lines) -> {'A': 'x', 'B': ...}."""
+    return dict(line.split("=", 1) for line in (text or "").splitlines() if "=" in line)
+
+
+def unit_properties(module, unit: str, names: list[str]) -> dict[str, str]:
+    """Properties of a systemd unit (`systemctl show`); empty without systemctl or a unit name."""
+    systemctl = module.get_bin_path("systemctl")
+    if not systemctl or not unit:
+        return {}
+    return parse_properties(_output(module, [systemctl, "show", unit, "-p", ",".join(names)], 30))
+
+
+def journal_tail(module, unit: str, lines: int, output: str = "short-iso") -> list[str]:
+    """The unit's last journal lines (empty without journalctl)."""
+    journalctl = module.get_bin_path("journalctl")
+    if not journalctl or lines <= 0:
+        return []
+    argv = [journalctl, "-u", unit, "-n", str(lines), "--no-pager", "-o", output]
+    return _output(module, argv, 60, stderr=True).splitlines()[-lines:]
+
+
+def vllm_version(module, python: list[str]) -> str | None:
+    """vLLM's installed version as the given Python sees it (a venv's python, or `docker exec C python3`)."""
+    if not python:
+        return None
+    try:
+        rc, out, _ = module.run_command(with_timeout(module, [*python, "-c", VLLM_VERSION_CODE], 60),
+                                        handle_exceptions=False)
+    except OSError:
+        return None
+    return (out.strip() or None) if rc == 0 else None
+
+
+def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
+    """Write text to path so readers see the old file or the new one, never a part (same-folder rename)."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, mode=0o755, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".partial")  # not *.json until complete
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
