@@ -1,0 +1,69 @@
+"""Where things are: each host's notes, state file, dashboard, bench file and logs, the run record, and
+Ansible's artifacts of each phase, linked relative to the report so the project folder can move."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sparkfleet.core.project import STATE_DIRNAME, Project
+from sparkfleet.core.records import Phase, dig
+from sparkfleet.report.inputs import SAFE_NAME, Inputs
+from sparkfleet.report.markdown import code, file_link, link
+
+
+def where(inputs: Inputs, report_dir: Path) -> str:
+    def link_file(relpath: Path, label: str | None = None) -> str:
+        return file_link(inputs.root, report_dir, inputs.root / relpath, label)
+
+    out = ["## Where things are"]
+    for host in inputs.hosts:
+        out.append(f"- **{host}**: " + " · ".join(_host_items(inputs, host, link_file)))
+    if inputs.record is not None:
+        if inputs.record_path is not None:
+            out.append("- Run record: " + link_file(inputs.record_path.relative_to(inputs.root)))
+        artifacts = []
+        for phase in inputs.phases():
+            folder = artifacts_folder(inputs.root, phase)
+            if folder is not None:
+                name = str(phase.name)
+                artifacts.append(link_file(folder, name) if (inputs.root / folder).is_dir()
+                                 else f"{name} (no longer there)")
+        if artifacts:
+            out.append(f"- Ansible's artifacts of each phase (events, output, stats) under "
+                       f"`{STATE_DIRNAME}/runs/`: " + " · ".join(artifacts))
+    return "\n".join(out)
+
+
+def _host_items(inputs: Inputs, host: str, link_file) -> list[str]:
+    state = inputs.states.get(host) or {}
+    items = []
+    host_dir = Project(inputs.root).hosts_dir / host
+    for name in ("NOTES.md", "state.json"):
+        if (host_dir / name).is_file():
+            items.append(link_file(host_dir.relative_to(inputs.root) / name))
+    paths = state.get("paths") if isinstance(state.get("paths"), dict) else {}
+    items.append(f"on the host: {code(paths.get('notes') or paths.get('state_dir') or '/var/lib/sparkfleet')}")
+    dashboard = dig(state, "urls", "dashboard")
+    if dashboard:
+        items.append(f"dashboard {link(dashboard)}")
+    current = inputs.benches[host].current
+    if current is not None:
+        path = current.path
+        items.append("bench " + link_file(path.relative_to(inputs.root) if path.is_relative_to(inputs.root)
+                                          else path, path.name))
+    unit = dig(state, "vllm", "unit")
+    if unit:
+        items.append(f"logs: `journalctl -u {unit}`")
+    return items
+
+
+def artifacts_folder(root: Path, phase: Phase) -> Path | None:
+    """The phase's ansible-runner artifacts, relative to the project: where the record says (unless that is
+    outside the project's state folder), else where its run id puts them."""
+    if phase.artifacts_dir:
+        path = (root / phase.artifacts_dir).resolve()  # absolute, unless the project moved
+        if path.is_relative_to(root / STATE_DIRNAME):
+            return path.relative_to(root)
+    if phase.run_id and SAFE_NAME.match(phase.run_id):
+        return Path(STATE_DIRNAME) / "runs" / phase.run_id
+    return None
