@@ -4,11 +4,11 @@ of fields of the wrong type, which count as missing instead of failing the whole
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+from helpers import FIXTURES
 from sparkfleet.core.records import parse_bench_result, parse_run_record, parse_verify_result
 
-LAB = Path(__file__).resolve().parents[1] / "fixtures" / "report" / "lab" / "state"
+LAB = FIXTURES / "report" / "lab" / "state"
 
 
 def test_a_history_record_with_its_phases_changes_and_failures():

@@ -12,17 +12,17 @@ import os
 import re
 import shutil
 import struct
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import FIXTURES, loaded_in_a_fresh_interpreter
 from sparkfleet.core.errors import ProjectError, UsageError
 from sparkfleet.report import published_figures as published
 from sparkfleet.report.build import build_report
 from sparkfleet.report.markdown import delta_pct, fmt_delta
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "report"
+REPORT_FIXTURES = FIXTURES / "report"
 NEWEST_UP = "20261126T061500-up-ab12"
 SECOND_UP = "20261126T053000-up-9f31"
 FAILED_UP = "20261126T050000-up-0c11"
@@ -32,7 +32,7 @@ def project(tmp_path: Path, name: str = "lab") -> Path:
     """A copy of a fixture as a project folder (its state/ becomes .sparkfleet/)."""
     root = tmp_path / name
     root.mkdir()
-    shutil.copytree(FIXTURES / name / "state", root / ".sparkfleet")
+    shutil.copytree(REPORT_FIXTURES / name / "state", root / ".sparkfleet")
     return root
 
 
@@ -428,9 +428,7 @@ def test_only_an_unreadable_project_or_an_unknown_run_raises(tmp_path):
 
 
 def test_importing_the_report_does_not_import_matplotlib():
-    code = "import sys, sparkfleet.report.build; print('matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    assert loaded_in_a_fresh_interpreter("import sparkfleet.report.build", {"matplotlib"}) == set()
 
 
 def test_a_run_that_stopped_between_phases_and_a_clock_warning(tmp_path):

@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import loaded_in_a_fresh_interpreter
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -226,10 +227,8 @@ def test_the_tokenizer_splits_text_as_qwen2_does():
 
 
 def test_importing_the_module_loads_no_torch():
-    code = ("import sys; heavy = {'torch', 'transformers', 'tokenizers', 'safetensors'}; before = set(sys.modules); "
-            "import sparkfleet.lab.tiny_model, sparkfleet.lab.test_media; "
-            "new = heavy & (set(sys.modules) - before); sys.exit(f'imported {new}' if new else 0)")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    heavy = {"torch", "transformers", "tokenizers", "safetensors"}
+    assert loaded_in_a_fresh_interpreter("import sparkfleet.lab.tiny_model, sparkfleet.lab.test_media", heavy) == set()
 
 
 def test_it_builds_in_a_process_where_ansible_patched_sys_intern(built, tmp_path):
