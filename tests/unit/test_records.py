@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 
 from helpers import FIXTURES
-from sparkfleet.core.records import parse_bench_result, parse_run_record, parse_verify_result
+from sparkfleet.core.records import (
+    parse_bench_result,
+    parse_doctor_facts,
+    parse_host_state,
+    parse_run_record,
+    parse_verify_result,
+)
 
 LAB = FIXTURES / "report" / "lab" / "state"
 
@@ -47,3 +53,19 @@ def test_fields_of_the_wrong_type_count_as_missing():
                                 "conditions": {"gpu": "H200"}, "seed": 1.5})
     assert bench.scenarios[0].concurrency is None and bench.scenarios[0].ttft_ms.median is None
     assert bench.seed is None and bench.conditions.gpu is None and bench.conditions.gpu_recorded
+
+
+def test_a_host_state_and_the_doctor_facts():
+    state = parse_host_state(json.loads((LAB / "hosts" / "lab2" / "state.json").read_text()))
+    assert state.system is not None and state.system.gpu is None and state.system.memory_total_mib == 24000
+    assert (state.vllm.unit, state.vllm.active, state.video_endpoint.api_key) == (
+        "sparkfleet-vllm-qwen3-vl-tiny.service", True, False)
+    assert state.vllm.api_key is None  # vLLM's entry says nothing of a key
+    assert state.last_verify is not None and state.last_verify.ok and state.problems[0].resolved_by
+    assert parse_host_state({"system": {}, "vllm": {}, "last_verify": {"at": "x"}}).system is None
+    record = json.loads((LAB / "history" / "20261126T050000-up-0c11.json").read_text())
+    facts = parse_doctor_facts(record["phases"][0]["data"]["lab1"]["facts"])
+    assert (facts.os, facts.arch, facts.gpu_present, facts.gpu.name) == ("Debian 12", "x86_64", False, None)
+    spark = parse_doctor_facts({"gpu": {"present": True, "driver_version": "580.95.05",
+                                        "gpus": [{"name": "NVIDIA GB10"}]}})
+    assert (spark.gpu.name, spark.gpu.driver, spark.gpu.cuda, spark.os) == ("NVIDIA GB10", "580.95.05", None, None)

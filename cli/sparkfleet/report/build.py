@@ -16,6 +16,7 @@ from sparkfleet import __version__
 from sparkfleet.core.atomic import write_atomically
 from sparkfleet.core.errors import ProjectError, UsageError
 from sparkfleet.core.project import STATE_DIRNAME, Project
+from sparkfleet.core.records import parse_run_record
 from sparkfleet.report.inputs import NO_RUN_ID, SAFE_NAME, Inputs, load, read_json
 from sparkfleet.report.outcome import outcome
 from sparkfleet.report.sections.bench import bench
@@ -77,8 +78,8 @@ def _point_latest(inputs: Inputs) -> None:
     for folder in reports.iterdir():
         if not (folder / "report.md").is_file() or folder.name == NO_RUN_ID:
             continue
-        record = read_json(history / f"{folder.name}.json", inputs.root, []) or {}
-        key = (str(record.get("started_at") or ""), folder.name)
+        data = read_json(history / f"{folder.name}.json", inputs.root, [])
+        key = ((parse_run_record(data).started_at if data else None) or "", folder.name)
         if best is None or key > best[0]:
             best = (key, folder.name)
     target_name = best[1] if best else (NO_RUN_ID if (reports / NO_RUN_ID / "report.md").is_file() else None)

@@ -16,12 +16,16 @@ from sparkfleet.core.errors import ProjectError, UsageError
 from sparkfleet.core.project import STATE_DIRNAME, Project
 from sparkfleet.core.records import (
     BenchResult,
+    DoctorFacts,
+    HostState,
     Phase,
     RunRecord,
     Scenario,
     VerifyResult,
     dig,
     parse_bench_result,
+    parse_doctor_facts,
+    parse_host_state,
     parse_run_record,
     parse_verify_result,
 )
@@ -68,10 +72,10 @@ class Inputs:
     record_path: Path | None
     previous: RunRecord | None
     hosts: list[str]
-    states: dict[str, dict]  # the hosts' state files, as the notes role wrote them
+    states: dict[str, HostState | None]  # the hosts' state files (None: none, or an empty one)
     benches: dict[str, HostBench]
     verify: dict[str, VerifyResult]
-    doctor: dict[str, dict]  # the preflight reports the doctor phase published
+    facts: dict[str, DoctorFacts]  # what the doctor phase found on the hosts it reached
     notices: list[str] = field(default_factory=list)  # inputs that could not be read
 
     @property
@@ -100,14 +104,14 @@ class Inputs:
         return self.record.phase(name) if self.record else None
 
     def model(self, host: str) -> str | None:
-        bench = self.benches[host].current
-        return (dig(self.states.get(host), "model", "name") or (bench.result.model if bench else None)
+        state, bench = self.states.get(host), self.benches[host].current
+        return ((state.model.name if state else None) or (bench.result.model if bench else None)
                 or (self.record.model if self.record else None))
 
     def profile(self, host: str) -> str | None:
-        bench = self.benches[host].current
-        return ((self.states.get(host) or {}).get("profile") or (bench.result.profile if bench else None)
-                or dig(self.doctor.get(host), "facts", "profile"))
+        state, bench, facts = self.states.get(host), self.benches[host].current, self.facts.get(host)
+        return ((state.profile if state else None) or (bench.result.profile if bench else None)
+                or (facts.profile if facts else None))
 
     def is_spark(self, host: str) -> bool:
         """A real Spark's numbers: the spark profile, or any model but the lab's tiny one."""
@@ -235,11 +239,14 @@ def load(root: Path, record_id: str | None = None) -> Inputs:
     phase_data = {str(p.name): p.data for p in (record.phases if record else [])}
     verify = {h: parse_verify_result(v) for h, v in _unwrap(phase_data.get("verify"), "sparkfleet_verify").items()}
     bench_data = _unwrap(phase_data.get("bench"), "sparkfleet_bench")
+    facts = {h: parse_doctor_facts(report["facts"])
+             for h, report in _unwrap(phase_data.get("doctor"), "sparkfleet_preflight").items()
+             if isinstance(report.get("facts"), dict) and report["facts"]}
     inputs = Inputs(root=root, record=record, record_path=record_path, previous=previous, hosts=hosts,
-                    states={}, benches={}, verify=verify,
-                    doctor=_unwrap(phase_data.get("doctor"), "sparkfleet_preflight"), notices=notices)
+                    states={}, benches={}, verify=verify, facts=facts, notices=notices)
     for host in hosts:
-        inputs.states[host] = read_json(project.hosts_dir / host / "state.json", root, notices) or {}
+        state = read_json(project.hosts_dir / host / "state.json", root, notices)
+        inputs.states[host] = parse_host_state(state) if state else None
         inputs.benches[host] = _host_bench(project, host, bench_data.get(host), notices, inputs.ended)
     return inputs
 

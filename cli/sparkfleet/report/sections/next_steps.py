@@ -3,7 +3,6 @@ and go from the lab to a real Spark."""
 
 from __future__ import annotations
 
-from sparkfleet.core.records import dig
 from sparkfleet.report.inputs import Inputs
 from sparkfleet.report.markdown import join_words, plural, text
 from sparkfleet.report.outcome import Outcome, run_warnings, verify_warnings
@@ -41,7 +40,8 @@ def _after_the_run(inputs: Inputs, done: Outcome) -> list[str]:
         step += f" Check with `sparkfleet doctor{limit}`."
     elif failed.name == "serve":
         host = done.failed_hosts[0] if done.failed_hosts else None
-        unit = dig(inputs.states.get(host) or {}, "vllm", "unit") if host else None
+        state = inputs.states.get(host) if host else None
+        unit = state.vllm.unit if state and state.vllm else None
         step += (f" The service's journal tells more: `journalctl -u {unit or 'sparkfleet-vllm-*'} -n 100`"
                  + (f" on {host}." if host else "."))
     elif failed.name == "verify":
@@ -91,7 +91,7 @@ def _after_warnings(inputs: Inputs, done: Outcome) -> list[str]:
         steps.append(f"Read the {'other ' if clocks or open_endpoint else ''}"
                      f"{plural(others, 'warning')} under [Problems met](#problems-met) and act on "
                      f"{'it' if others == 1 else 'them'}.")
-    still_open = [p for h in inputs.hosts for p in host_problems(inputs, h) if not p.get("resolved_at")]
+    still_open = [p for h in inputs.hosts for p in host_problems(inputs, h) if not p.resolved_at]
     if still_open:
         steps.append(f"{plural(len(still_open), 'problem')} recorded on the hosts "
                      f"{'is' if len(still_open) == 1 else 'are'} still open (see above).")

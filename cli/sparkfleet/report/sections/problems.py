@@ -3,7 +3,7 @@ fixed, and the warnings."""
 
 from __future__ import annotations
 
-from sparkfleet.core.records import objects
+from sparkfleet.core.records import Problem
 from sparkfleet.report.inputs import Inputs
 from sparkfleet.report.markdown import cell, code, fmt_time, table, text
 from sparkfleet.report.outcome import run_warnings
@@ -26,9 +26,10 @@ def problems(inputs: Inputs) -> str:
     return "\n".join(out)
 
 
-def host_problems(inputs: Inputs, host: str) -> list[dict]:
+def host_problems(inputs: Inputs, host: str) -> list[Problem]:
     """The problems the host's state file records (open ones have no resolved_at)."""
-    return objects((inputs.states.get(host) or {}).get("problems"))
+    state = inputs.states.get(host)
+    return state.problems if state else []
 
 
 def _this_run(inputs: Inputs) -> list[str]:
@@ -48,12 +49,11 @@ def _this_run(inputs: Inputs) -> list[str]:
     return lines
 
 
-def _problem_row(host: str, problem: dict) -> list[str]:
-    if problem.get("resolved_at"):
-        status = f"fixed {fmt_time(problem.get('resolved_at'))}"
-        if problem.get("resolved_by"):
-            status += f" by {code(problem.get('resolved_by'))}"
+def _problem_row(host: str, problem: Problem) -> list[str]:
+    if problem.resolved_at:
+        status = f"fixed {fmt_time(problem.resolved_at)}"
+        if problem.resolved_by:
+            status += f" by {code(problem.resolved_by)}"
     else:
         status = "**open**"
-    return [fmt_time(problem.get("at")), host, cell(problem.get("phase")), cell(problem.get("message")), status,
-            cell(problem.get("fix"))]
+    return [fmt_time(problem.at), host, cell(problem.phase), cell(problem.message), status, cell(problem.fix)]

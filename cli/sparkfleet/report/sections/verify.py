@@ -3,7 +3,6 @@ passed; or, when this run did not verify, the last verify each host recorded."""
 
 from __future__ import annotations
 
-from sparkfleet.core.records import as_list, dig
 from sparkfleet.report.inputs import Inputs
 from sparkfleet.report.markdown import code, fence, fmt_time, plural, table, text
 from sparkfleet.report.outcome import Outcome
@@ -29,11 +28,11 @@ def verify(inputs: Inputs, done: Outcome) -> str:
 def _not_verified(inputs: Inputs, done: Outcome) -> str:
     lines = []
     for host in inputs.hosts:
-        last = dig(inputs.states.get(host), "last_verify")
-        if isinstance(last, dict) and "ok" in last and not inputs.after_run(last.get("at")):
-            failed = [str(i) for i in as_list(last.get("failed"))]
-            result = "passed" if last.get("ok") else f"**failed** ({', '.join(failed) or 'no ids'})"
-            lines.append(f"- {host}: {result} at {fmt_time(last.get('at'))} (from the host state)")
+        state = inputs.states.get(host)
+        last = state.last_verify if state else None
+        if last is not None and not inputs.after_run(last.at):
+            result = "passed" if last.ok else f"**failed** ({', '.join(last.failed) or 'no ids'})"
+            lines.append(f"- {host}: {result} at {fmt_time(last.at)} (from the host state)")
     reason = "This run did not verify the hosts" if inputs.record else "No verify results"
     if done.failed_phase is not None and "verify" in done.not_reached:
         reason = "Verify was not reached in this run"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sparkfleet.core.project import STATE_DIRNAME, Project
-from sparkfleet.core.records import Phase, dig
+from sparkfleet.core.records import Phase
 from sparkfleet.report.inputs import SAFE_NAME, Inputs
 from sparkfleet.report.markdown import code, file_link, link
 
@@ -35,25 +35,22 @@ def where(inputs: Inputs, report_dir: Path) -> str:
 
 
 def _host_items(inputs: Inputs, host: str, link_file) -> list[str]:
-    state = inputs.states.get(host) or {}
+    state = inputs.states.get(host)
     items = []
     host_dir = Project(inputs.root).hosts_dir / host
     for name in ("NOTES.md", "state.json"):
         if (host_dir / name).is_file():
             items.append(link_file(host_dir.relative_to(inputs.root) / name))
-    paths = state.get("paths") if isinstance(state.get("paths"), dict) else {}
-    items.append(f"on the host: {code(paths.get('notes') or paths.get('state_dir') or '/var/lib/sparkfleet')}")
-    dashboard = dig(state, "urls", "dashboard")
-    if dashboard:
-        items.append(f"dashboard {link(dashboard)}")
+    items.append(f"on the host: {code((state.notes_path if state else None) or '/var/lib/sparkfleet')}")
+    if state and state.urls.dashboard:
+        items.append(f"dashboard {link(state.urls.dashboard)}")
     current = inputs.benches[host].current
     if current is not None:
         path = current.path
         items.append("bench " + link_file(path.relative_to(inputs.root) if path.is_relative_to(inputs.root)
                                           else path, path.name))
-    unit = dig(state, "vllm", "unit")
-    if unit:
-        items.append(f"logs: `journalctl -u {unit}`")
+    if state and state.vllm and state.vllm.unit:
+        items.append(f"logs: `journalctl -u {state.vllm.unit}`")
     return items
 
 
