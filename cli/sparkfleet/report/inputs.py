@@ -34,6 +34,7 @@ NO_RUN_ID = "no-run"  # the report's folder when no run is recorded yet
 LAB_MODEL = "qwen3-vl-tiny"  # the lab profile's random-weight stand-in (roles/model/vars/main.yml)
 TRAFFIC_ORDER = {"text": 0, "image": 1, "video": 2}
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # ids and host names that may become a path
+HOST_FILES = ("NOTES.md", "state.json")  # a host's files the last run fetched into the project
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Inputs:
     verify: dict[str, VerifyResult]
     facts: dict[str, DoctorFacts]  # what the doctor phase found on the hosts it reached
     notices: list[str] = field(default_factory=list)  # inputs that could not be read
+    present: set[Path] = field(default_factory=set)  # the project's files and folders the report links to
 
     @property
     def report_id(self) -> str:
@@ -177,6 +179,26 @@ def _unwrap(data, key: str) -> dict[str, dict]:
     return {h: v for h, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
 
 
+def artifacts_folder(root: Path, phase: Phase) -> Path | None:
+    """The phase's ansible-runner artifacts, relative to the project: where the record says (unless that is
+    outside the project's state folder), else where its run id puts them."""
+    if phase.artifacts_dir:
+        path = (root / phase.artifacts_dir).resolve()  # absolute, unless the project moved
+        if path.is_relative_to(root / STATE_DIRNAME):
+            return path.relative_to(root)
+    if phase.run_id and SAFE_NAME.match(phase.run_id):
+        return Path(STATE_DIRNAME) / "runs" / phase.run_id
+    return None
+
+
+def _present(project: Project, hosts: list[str], phases: list[Phase]) -> set[Path]:
+    """Which of the files and folders the report would link to exist."""
+    files = [project.hosts_dir / host / name for host in hosts for name in HOST_FILES]
+    folders = [project.root / folder for phase in phases
+               if (folder := artifacts_folder(project.root, phase)) is not None]
+    return {path for path in files if path.is_file()} | {path for path in folders if path.is_dir()}
+
+
 def _record_key(record: RunRecord, path: Path) -> tuple[str, str]:
     return (record.started_at or "", record_id_of(record, path))
 
@@ -243,7 +265,8 @@ def load(root: Path, record_id: str | None = None) -> Inputs:
              for h, report in _unwrap(phase_data.get("doctor"), "sparkfleet_preflight").items()
              if isinstance(report.get("facts"), dict) and report["facts"]}
     inputs = Inputs(root=root, record=record, record_path=record_path, previous=previous, hosts=hosts,
-                    states={}, benches={}, verify=verify, facts=facts, notices=notices)
+                    states={}, benches={}, verify=verify, facts=facts, notices=notices,
+                    present=_present(project, hosts, record.phases if record else []))
     for host in hosts:
         state = read_json(project.hosts_dir / host / "state.json", root, notices)
         inputs.states[host] = parse_host_state(state) if state else None

@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sparkfleet.core.project import STATE_DIRNAME, Project
-from sparkfleet.core.records import Phase
-from sparkfleet.report.inputs import SAFE_NAME, Inputs
+from sparkfleet.report.inputs import HOST_FILES, Inputs, artifacts_folder
 from sparkfleet.report.markdown import code, file_link, link
 
 
@@ -26,7 +25,7 @@ def where(inputs: Inputs, report_dir: Path) -> str:
             folder = artifacts_folder(inputs.root, phase)
             if folder is not None:
                 name = str(phase.name)
-                artifacts.append(link_file(folder, name) if (inputs.root / folder).is_dir()
+                artifacts.append(link_file(folder, name) if inputs.root / folder in inputs.present
                                  else f"{name} (no longer there)")
         if artifacts:
             out.append(f"- Ansible's artifacts of each phase (events, output, stats) under "
@@ -38,8 +37,8 @@ def _host_items(inputs: Inputs, host: str, link_file) -> list[str]:
     state = inputs.states.get(host)
     items = []
     host_dir = Project(inputs.root).hosts_dir / host
-    for name in ("NOTES.md", "state.json"):
-        if (host_dir / name).is_file():
+    for name in HOST_FILES:
+        if host_dir / name in inputs.present:
             items.append(link_file(host_dir.relative_to(inputs.root) / name))
     items.append(f"on the host: {code((state.notes_path if state else None) or '/var/lib/sparkfleet')}")
     if state and state.urls.dashboard:
@@ -52,15 +51,3 @@ def _host_items(inputs: Inputs, host: str, link_file) -> list[str]:
     if state and state.vllm and state.vllm.unit:
         items.append(f"logs: `journalctl -u {state.vllm.unit}`")
     return items
-
-
-def artifacts_folder(root: Path, phase: Phase) -> Path | None:
-    """The phase's ansible-runner artifacts, relative to the project: where the record says (unless that is
-    outside the project's state folder), else where its run id puts them."""
-    if phase.artifacts_dir:
-        path = (root / phase.artifacts_dir).resolve()  # absolute, unless the project moved
-        if path.is_relative_to(root / STATE_DIRNAME):
-            return path.relative_to(root)
-    if phase.run_id and SAFE_NAME.match(phase.run_id):
-        return Path(STATE_DIRNAME) / "runs" / phase.run_id
-    return None
