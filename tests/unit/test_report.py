@@ -19,7 +19,8 @@ import pytest
 from helpers import FIXTURES, loaded_in_a_fresh_interpreter
 from sparkfleet.core.errors import ProjectError, UsageError
 from sparkfleet.report import published_figures as published
-from sparkfleet.report.build import build_report
+from sparkfleet.report.build import build_report, render
+from sparkfleet.report.inputs import load
 from sparkfleet.report.markdown import delta_pct, fmt_delta
 
 REPORT_FIXTURES = FIXTURES / "report"
@@ -425,6 +426,16 @@ def test_only_an_unreadable_project_or_an_unknown_run_raises(tmp_path):
     assert NEWEST_UP in error.value.hint
     with pytest.raises(UsageError):
         build_report(root, "../../etc/passwd")
+
+
+def test_the_sections_are_pure_functions_of_the_inputs(tmp_path):
+    root = project(tmp_path)
+    written = build_report(root, NEWEST_UP, charts=False)
+    inputs = load(root, NEWEST_UP)
+    text = written.read_text()
+    assert render(inputs, written.parent, {}, []) == text
+    shutil.rmtree(root)  # nothing is read once the inputs are loaded
+    assert render(inputs, written.parent, {}, []) == text
 
 
 def test_importing_the_report_does_not_import_matplotlib():
