@@ -6,13 +6,9 @@ from __future__ import annotations
 import json
 
 from helpers import FIXTURES
-from sparkfleet.core.records import (
-    parse_bench_result,
-    parse_doctor_facts,
-    parse_host_state,
-    parse_run_record,
-    parse_verify_result,
-)
+from sparkfleet.core.bench_results import parse_bench_result
+from sparkfleet.core.host_state import parse_doctor_facts, parse_host_state
+from sparkfleet.core.records import parse_run_record, parse_verify_result
 
 LAB = FIXTURES / "report" / "lab" / "state"
 

@@ -12,23 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sparkfleet.core.bench_results import BenchResult, Scenario, parse_bench_result
 from sparkfleet.core.errors import ProjectError, UsageError
+from sparkfleet.core.host_state import DoctorFacts, HostState, parse_doctor_facts, parse_host_state
+from sparkfleet.core.json_fields import dig
 from sparkfleet.core.project import STATE_DIRNAME, Project
-from sparkfleet.core.records import (
-    BenchResult,
-    DoctorFacts,
-    HostState,
-    Phase,
-    RunRecord,
-    Scenario,
-    VerifyResult,
-    dig,
-    parse_bench_result,
-    parse_doctor_facts,
-    parse_host_state,
-    parse_run_record,
-    parse_verify_result,
-)
+from sparkfleet.core.records import Phase, RunRecord, VerifyResult, parse_run_record, parse_verify_result
 
 NO_RUN_ID = "no-run"  # the report's folder when no run is recorded yet
 LAB_MODEL = "qwen3-vl-tiny"  # the lab profile's random-weight stand-in (roles/model/vars/main.yml)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from sparkfleet.core.records import number
+from sparkfleet.core.json_fields import number
 from sparkfleet.report.inputs import parse_time, relative
 
 

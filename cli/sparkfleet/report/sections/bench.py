@@ -4,7 +4,7 @@ chart, and for Sparks the published figures (spark_figures)."""
 
 from __future__ import annotations
 
-from sparkfleet.core.records import Conditions, Latency, Scenario
+from sparkfleet.core.bench_results import Conditions, Latency, Scenario
 from sparkfleet.report.inputs import Inputs
 from sparkfleet.report.markdown import (
     cell,

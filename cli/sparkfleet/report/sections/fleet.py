@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sparkfleet.core.records import HostState
+from sparkfleet.core.host_state import HostState
 from sparkfleet.report.inputs import Inputs, parse_time
 from sparkfleet.report.markdown import cell, code, fmt_time, gib, join_words, link, on_off, short_revision, table
 

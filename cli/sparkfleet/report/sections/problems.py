@@ -3,7 +3,7 @@ fixed, and the warnings."""
 
 from __future__ import annotations
 
-from sparkfleet.core.records import Problem
+from sparkfleet.core.host_state import Problem
 from sparkfleet.report.inputs import Inputs
 from sparkfleet.report.markdown import cell, code, fmt_time, table, text
 from sparkfleet.report.outcome import run_warnings
