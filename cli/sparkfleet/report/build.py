@@ -17,6 +17,7 @@ from sparkfleet.core.atomic import write_atomically
 from sparkfleet.core.errors import ProjectError, UsageError
 from sparkfleet.core.project import STATE_DIRNAME, Project
 from sparkfleet.core.records import parse_run_record
+from sparkfleet.report.chart_files import draw_charts
 from sparkfleet.report.inputs import NO_RUN_ID, SAFE_NAME, Inputs, load, read_json
 from sparkfleet.report.outcome import outcome
 from sparkfleet.report.sections.bench import bench
@@ -34,10 +35,10 @@ FOOTER = (f"---\n\n*Written by sparkfleet {__version__} from the files under `{S
           "(see docs/run-data.md); nothing in it was typed in by hand.*")
 
 
-def render(inputs: Inputs, report_dir: Path, charts: dict[str, str], chart_errors: list[str]) -> str:
-    """The report's markdown. charts: chart name -> file name beside the report (none: no chart is shown)."""
+def render(inputs: Inputs, report_dir: Path, chart_files: dict[str, str], chart_errors: list[str]) -> str:
+    """The report's markdown. chart_files: chart name -> file name beside the report (none: no chart shown)."""
     done = outcome(inputs)
-    sections = [header(inputs, done), fleet(inputs), verify(inputs, done), bench(inputs, done, charts),
+    sections = [header(inputs, done), fleet(inputs), verify(inputs, done), bench(inputs, done, chart_files),
                 timeline(inputs, done), problems(inputs), next_steps(inputs, done), where(inputs, report_dir),
                 data_notes(inputs.notices, chart_errors), FOOTER]
     return "\n\n".join(s.strip("\n") for s in sections if s) + "\n"
@@ -53,7 +54,7 @@ def build_report(project_root: Path, record_id: str | None = None, charts: bool 
     report_dir = inputs.root / REPORTS_DIRNAME / inputs.report_id
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
-        chart_files, chart_errors = _charts(inputs, report_dir) if charts else ({}, [])
+        chart_files, chart_errors = draw_charts(inputs, report_dir) if charts else ({}, [])
         path = report_dir / "report.md"
         write_atomically(path, render(inputs, report_dir, chart_files, chart_errors))
         _point_latest(inputs)
@@ -62,12 +63,6 @@ def build_report(project_root: Path, record_id: str | None = None, charts: bool 
                            f"{error.strerror or error}.",
                            hint="Check the folder's owner, permissions and free space.") from error
     return path
-
-
-def _charts(inputs: Inputs, report_dir: Path) -> tuple[dict[str, str], list[str]]:
-    from sparkfleet.report.chart_files import draw_charts  # matplotlib only when charts are drawn
-
-    return draw_charts(inputs, report_dir)
 
 
 def _point_latest(inputs: Inputs) -> None:

@@ -29,8 +29,8 @@ def latency(scenario: Scenario, key: str) -> Latency:
     return getattr(scenario, key)
 
 
-def bench(inputs: Inputs, done: Outcome, charts: dict[str, str]) -> str:
-    """charts: chart name -> file name beside the report (throughput, latency-<host>)."""
+def bench(inputs: Inputs, done: Outcome, chart_files: dict[str, str]) -> str:
+    """chart_files: chart name -> file name beside the report (throughput, latency-<host>)."""
     out = ["## Bench"]
     if not any(b.current for b in inputs.benches.values()):
         if inputs.phase("bench") is not None:
@@ -50,12 +50,12 @@ def bench(inputs: Inputs, done: Outcome, charts: dict[str, str]) -> str:
                 "vLLM's CPU build. These numbers show that the serving and bench pipeline works end to end and "
                 "let you compare one lab run with the next; they say nothing about a DGX Spark and **must not "
                 "be compared with a Spark's numbers or with published figures.**"]
-    if "throughput" in charts:
-        out += ["", f"![Output throughput against concurrency]({charts['throughput']})", "",
+    if "throughput" in chart_files:
+        out += ["", f"![Output throughput against concurrency]({chart_files['throughput']})", "",
                 "*Output tokens per second against the number of requests in flight, per traffic type; "
                 "dashed lines: each host's previous bench.*"]
     for host in inputs.hosts:
-        out += ["", host_bench(inputs, host, charts.get(f"latency-{host}"))]
+        out += ["", host_bench(inputs, host, chart_files.get(f"latency-{host}"))]
     spark_hosts = [h for h in inputs.hosts if inputs.benches[h].current and inputs.is_spark(h)]
     if spark_hosts:
         out += ["", spark_figures(inputs, spark_hosts)]
