@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import struct
@@ -412,6 +413,37 @@ def test_broken_and_partial_inputs_are_left_out_and_named(tmp_path):
     assert "`.sparkfleet/hosts/lab2/state.json` does not hold a JSON object" in text
     assert "the bench file this run wrote, `.sparkfleet/bench/lab1/20261126T061533-lab1-2b2b.json`, is missing" \
         in text
+
+
+def _json_paths(data, prefix=()):
+    yield prefix
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else []
+    for key, value in items:
+        yield from _json_paths(value, (*prefix, key))
+
+
+def test_fields_of_the_wrong_type_never_cost_the_report(tmp_path):
+    """Seeded damage: in each copy, a few fields of a few files get a value of another type."""
+    rng = random.Random(7)
+    wrong = [None, 5, "x", [], {}, True, "", [1, "a"], {"a": 1}, -1.5]
+    for n in range(20):
+        (tmp_path / str(n)).mkdir()
+        root = project(tmp_path / str(n), rng.choice(["lab", "spark"]))
+        files = [f for f in (root / ".sparkfleet").rglob("*.json") if "runs" not in f.parts]
+        for path in rng.sample(files, k=rng.randint(1, 3)):
+            data = json.loads(path.read_text())
+            paths = [k for k in _json_paths(data) if k]
+            for keys in rng.sample(paths, k=min(3, len(paths))):
+                target = data
+                try:  # an earlier change in this file may have cut the path
+                    for key in keys[:-1]:
+                        target = target[key]
+                    target[keys[-1]] = rng.choice(wrong)
+                except (KeyError, IndexError, TypeError):
+                    continue
+            path.write_text(json.dumps(data))
+        text = build_report(root, charts=False).read_text()
+        assert text.startswith("# sparkfleet report") and "## Next steps" in text
 
 
 def test_only_an_unreadable_project_or_an_unknown_run_raises(tmp_path):

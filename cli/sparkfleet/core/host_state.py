@@ -20,7 +20,8 @@ class SystemInfo:
     os: str | None
     arch: str | None
     memory_total_mib: Number | None
-    gpu: GpuInfo | None  # None: no GPU (or none recorded)
+    gpu: GpuInfo | None
+    no_gpu: bool  # the file says there is none ("gpu": null, or no "gpu"); an unreadable value says nothing
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def parse_host_state(raw: dict) -> HostState:
         system=SystemInfo(os=string(system.get("os")), arch=string(system.get("arch")),
                           memory_total_mib=number(system.get("memory_total_mib")),
                           gpu=GpuInfo(string(gpu.get("name")), string(gpu.get("driver")), string(gpu.get("cuda")))
-                          if isinstance(gpu, dict) else None) if system else None,
+                          if isinstance(gpu, dict) else None, no_gpu=gpu is None) if system else None,
         model=ServedModel(name=string(model.get("name")), revision=string(model.get("revision"))),
         vllm=parse_service(vllm) if vllm else None,
         video_endpoint=parse_service(endpoint) if endpoint else None,

@@ -33,7 +33,7 @@ def _machine_row(inputs: Inputs, host: str) -> list[str]:
     """From the state file's system, else from the doctor's facts."""
     state, facts = inputs.states.get(host), inputs.facts.get(host)
     system = state.system if state else None
-    gpu, gpu_found = (system.gpu, system.gpu is not None) if system else (None, False)
+    gpu, gpu_found = (system.gpu, not system.no_gpu) if system else (None, False)
     if system is None and facts is not None and facts.gpu is not None:
         gpu, gpu_found = facts.gpu, facts.gpu_present
     os_name = (system.os if system else None) or (facts.os if facts else None)
