@@ -1,5 +1,6 @@
-"""Run the real `sparkfleet` entry point as a subprocess, and read what it printed; find and run the
-collection's modules as Ansible does."""
+"""What tests share: the repository's paths, the real `sparkfleet` entry point run as a subprocess (and what it
+printed), a command on a lab host, which modules a fresh interpreter loads, and the collection's modules found
+and run as Ansible does."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"  # recorded inputs, each folder with its provenance
 SPARKFLEET = [sys.executable, "-m", "sparkfleet"]
 
 
@@ -72,3 +74,11 @@ def run_sparkfleet(*args: str, cwd: Path | None = None, timeout: float = 600, en
 def on_host(served: dict, *command: str) -> subprocess.CompletedProcess:
     """Run a command on a lab host (through the container engine, as root)."""
     return subprocess.run(["docker", "exec", served["container"], *command], capture_output=True, text=True)
+
+
+def loaded_in_a_fresh_interpreter(code: str, watched: set[str]) -> set[str]:
+    """Which of the watched top-level modules are imported once code has run in a new interpreter (the test's own
+    process has imported everything already)."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps([m for m in {sorted(watched)!r} if m in sys.modules]))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(json.loads(proc.stdout.splitlines()[-1]))

@@ -5,11 +5,11 @@ tests/fixtures/device-h200-driver580/ was recorded by scripts/device-doctor on t
 """
 
 import json
-from pathlib import Path
 
+from helpers import FIXTURES
 from sparkfleet.cli.output import doctor_text
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "device-h200-driver580" / "doctor-summary.json"
+FIXTURE = FIXTURES / "device-h200-driver580" / "doctor-summary.json"
 
 
 def load():

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import struct
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import FIXTURES, loaded_in_a_fresh_interpreter
 from sparkfleet.core.errors import ProjectError, UsageError
 from sparkfleet.report import published_figures as published
-from sparkfleet.report.build import build_report, delta_pct, fmt_delta
+from sparkfleet.report.build import build_report, render
+from sparkfleet.report.inputs import load
+from sparkfleet.report.markdown import delta_pct, fmt_delta
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "report"
+REPORT_FIXTURES = FIXTURES / "report"
 NEWEST_UP = "20261126T061500-up-ab12"
 SECOND_UP = "20261126T053000-up-9f31"
 FAILED_UP = "20261126T050000-up-0c11"
@@ -31,7 +34,7 @@ def project(tmp_path: Path, name: str = "lab") -> Path:
     """A copy of a fixture as a project folder (its state/ becomes .sparkfleet/)."""
     root = tmp_path / name
     root.mkdir()
-    shutil.copytree(FIXTURES / name / "state", root / ".sparkfleet")
+    shutil.copytree(REPORT_FIXTURES / name / "state", root / ".sparkfleet")
     return root
 
 
@@ -39,7 +42,7 @@ def project(tmp_path: Path, name: str = "lab") -> Path:
 def lab(tmp_path_factory) -> tuple[Path, Path]:
     """The lab fixture's default report, built once for the tests that only read it: (project, report)."""
     root = project(tmp_path_factory.mktemp("shared"))
-    return root, build_report(root)
+    return root, build_report(root, charts=False)
 
 
 def tables(markdown: str) -> list[list[dict[str, str]]]:
@@ -135,7 +138,7 @@ def test_a_failed_check_shows_its_message_hint_and_journal(tmp_path):
                  journal=["Nov 26 06:15:40 lab2 vllm[812]: RuntimeError: ```no``` memory",
                           "Nov 26 06:15:41 lab2 systemd[1]: sparkfleet-vllm-qwen3-vl-tiny.service: Failed"])
     record_path.write_text(json.dumps(record))
-    text = build_report(root).read_text()
+    text = build_report(root, charts=False).read_text()
     verify_text = section(text, "Verify")
     assert row(verify_text, "Check", "`vllm_unit`") == {"Check": "`vllm_unit`", "lab1": "pass", "lab2": "**FAIL**"}
     assert "**lab2 · `vllm_unit` failed:** sparkfleet-vllm-qwen3-vl-tiny is failed" in verify_text
@@ -214,6 +217,13 @@ def test_charts_are_valid_pngs_beside_the_report_and_rebuild_to_the_same_bytes(t
     assert {name: (path.parent / name).read_bytes() for name in names} == first
 
 
+def test_without_charts_the_report_has_no_image_and_says_nothing_of_charts(lab):
+    path = lab[1]  # built with charts=False, as every test but the chart tests (drawing costs seconds)
+    text = path.read_text()
+    assert ".png)" not in text and not list(path.parent.glob("*.png"))
+    assert "Charts were not drawn" not in text and "## Data notes" not in text
+
+
 def test_timeline_with_changes_and_the_previous_run(lab):
     text = section(lab[1].read_text(), "Timeline")
     serve = row(text, "Phase", "**serve**")
@@ -229,7 +239,7 @@ def test_timeline_with_changes_and_the_previous_run(lab):
 
 def test_the_second_run_grouped_changes_per_host_and_role(tmp_path):
     root = project(tmp_path)
-    text = section(build_report(root, SECOND_UP).read_text(), "Timeline")
+    text = section(build_report(root, SECOND_UP, charts=False).read_text(), "Timeline")
     assert "- **serve** on lab1: `video_endpoint` (3): Install the app; Write the systemd unit; Start and" in text
     assert "- **serve** on lab2: `venv` (1): Install vLLM (CPU build) · `vllm` (3):" in text
     assert "The previous one made 14 changes and failed in serve" in text.replace("the previous", "The previous")
@@ -271,7 +281,7 @@ def test_lab_numbers_are_said_not_to_be_comparable_with_a_spark(lab):
 
 def test_a_spark_report_sets_the_bench_beside_published_figures_with_sources(tmp_path):
     root = project(tmp_path, "spark")
-    text = build_report(root).read_text()
+    text = build_report(root, charts=False).read_text()
     assert "must not be compared" not in text
     assert "`up` succeeded: spark1 is serving `qwen3-vl-30b-a3b-instruct-fp8`, passed verify and was benchmarked" \
         in text
@@ -305,7 +315,7 @@ def test_published_figures_and_the_closest_one():
 # a failed up --------------------------------------------------------------------------------------------
 def test_a_failed_up_says_which_phase_failed_why_and_what_was_not_reached(tmp_path):
     root = project(tmp_path)
-    text = build_report(root, FAILED_UP).read_text()
+    text = build_report(root, FAILED_UP, charts=False).read_text()
     verdict = text.split("\n")[2]
     assert "**`up` failed in the serve phase on lab2.**" in verdict
     assert "Free memory on device (3.1/23.4 GiB) on startup is less than desired" in verdict
@@ -351,12 +361,12 @@ def test_a_failed_up_that_is_the_newest_is_the_default_and_latest(tmp_path):
 # latest, missing and broken data ------------------------------------------------------------------------
 def test_latest_points_to_the_newest_report_whatever_was_built_last(tmp_path):
     root = project(tmp_path)
-    newest = build_report(root)
-    build_report(root, SECOND_UP)
+    newest = build_report(root, charts=False)
+    build_report(root, SECOND_UP, charts=False)
     latest = root / "reports" / "latest.md"
     assert latest.is_symlink() and os.readlink(latest) == f"{NEWEST_UP}/report.md"  # relative
     assert latest.read_text() == newest.read_text()
-    verify = build_report(root, "20261126T062000-verify-77aa")
+    verify = build_report(root, "20261126T062000-verify-77aa", charts=False)
     assert os.readlink(latest) == "20261126T062000-verify-77aa/report.md"
     assert "# sparkfleet report: `verify` of" in verify.read_text()
 
@@ -364,7 +374,7 @@ def test_latest_points_to_the_newest_report_whatever_was_built_last(tmp_path):
 def test_with_no_run_recorded_the_report_comes_from_state_and_bench_files(tmp_path):
     root = project(tmp_path)
     shutil.rmtree(root / ".sparkfleet" / "history")
-    path = build_report(root)
+    path = build_report(root, charts=False)
     assert path == root / "reports" / "no-run" / "report.md"
     text = path.read_text()
     assert "**No run is recorded in this project yet**" in text
@@ -377,7 +387,7 @@ def test_with_no_run_recorded_the_report_comes_from_state_and_bench_files(tmp_pa
 def test_an_empty_project_still_gets_a_report(tmp_path):
     root = tmp_path / "empty"
     (root / ".sparkfleet").mkdir(parents=True)
-    text = build_report(root).read_text()
+    text = build_report(root, charts=False).read_text()
     assert "No host has state or bench files either" in text
     assert "No bench results yet. Run `sparkfleet bench`" in text
 
@@ -391,7 +401,7 @@ def test_broken_and_partial_inputs_are_left_out_and_named(tmp_path):
         json.dumps({"id": "20261126T070000-up-zzzz", "command": "up", "started_at": "2026-11-26T07:00:00Z",
                     "hosts": ["lab1", "../etc", 3], "phases": [{"phase": "serve", "ok": None}, "junk"]}))
     (state_dir / "history" / "garbage.json").write_bytes(b"\xff\xfe")
-    path = build_report(root)
+    path = build_report(root, charts=False)
     assert path.parent.name == "20261126T070000-up-zzzz"
     text = path.read_text()
     assert "## Data notes" in text
@@ -399,10 +409,41 @@ def test_broken_and_partial_inputs_are_left_out_and_named(tmp_path):
     assert "../etc" not in text
     # lab1's bench of this run is unreadable: the bench the record names is missing, the earlier one is shown
     assert "20261126T053520-lab1-1a1a" in text
-    text = build_report(root, NEWEST_UP).read_text()
+    text = build_report(root, NEWEST_UP, charts=False).read_text()
     assert "`.sparkfleet/hosts/lab2/state.json` does not hold a JSON object" in text
     assert "the bench file this run wrote, `.sparkfleet/bench/lab1/20261126T061533-lab1-2b2b.json`, is missing" \
         in text
+
+
+def _json_paths(data, prefix=()):
+    yield prefix
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else []
+    for key, value in items:
+        yield from _json_paths(value, (*prefix, key))
+
+
+def test_fields_of_the_wrong_type_never_cost_the_report(tmp_path):
+    """Seeded damage: in each copy, a few fields of a few files get a value of another type."""
+    rng = random.Random(7)
+    wrong = [None, 5, "x", [], {}, True, "", [1, "a"], {"a": 1}, -1.5]
+    for n in range(20):
+        (tmp_path / str(n)).mkdir()
+        root = project(tmp_path / str(n), rng.choice(["lab", "spark"]))
+        files = [f for f in (root / ".sparkfleet").rglob("*.json") if "runs" not in f.parts]
+        for path in rng.sample(files, k=rng.randint(1, 3)):
+            data = json.loads(path.read_text())
+            paths = [k for k in _json_paths(data) if k]
+            for keys in rng.sample(paths, k=min(3, len(paths))):
+                target = data
+                try:  # an earlier change in this file may have cut the path
+                    for key in keys[:-1]:
+                        target = target[key]
+                    target[keys[-1]] = rng.choice(wrong)
+                except (KeyError, IndexError, TypeError):
+                    continue
+            path.write_text(json.dumps(data))
+        text = build_report(root, charts=False).read_text()
+        assert text.startswith("# sparkfleet report") and "## Next steps" in text
 
 
 def test_only_an_unreadable_project_or_an_unknown_run_raises(tmp_path):
@@ -419,10 +460,18 @@ def test_only_an_unreadable_project_or_an_unknown_run_raises(tmp_path):
         build_report(root, "../../etc/passwd")
 
 
+def test_the_sections_are_pure_functions_of_the_inputs(tmp_path):
+    root = project(tmp_path)
+    written = build_report(root, NEWEST_UP, charts=False)
+    inputs = load(root, NEWEST_UP)
+    text = written.read_text()
+    assert render(inputs, written.parent, {}, []) == text
+    shutil.rmtree(root)  # nothing is read once the inputs are loaded
+    assert render(inputs, written.parent, {}, []) == text
+
+
 def test_importing_the_report_does_not_import_matplotlib():
-    code = "import sys, sparkfleet.report.build; print('matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    assert loaded_in_a_fresh_interpreter("import sparkfleet.report.build", {"matplotlib"}) == set()
 
 
 def test_a_run_that_stopped_between_phases_and_a_clock_warning(tmp_path):
@@ -437,7 +486,7 @@ def test_a_run_that_stopped_between_phases_and_a_clock_warning(tmp_path):
     data = json.loads(bench_path.read_text())
     data["warnings"] = ["GPU clocks peaked at 820 MHz of 2418 under load"]
     bench_path.write_text(json.dumps(data))
-    text = build_report(root).read_text()
+    text = build_report(root, charts=False).read_text()
     assert "**`up` did not finish.** Error: Interrupted; whatever was half-done was cleaned up." in text
     assert "Not reached: verify, bench and notes." in text  # notes too: the run stopped before it
     steps = section(text, "Next steps")
@@ -448,7 +497,7 @@ def test_a_run_that_stopped_between_phases_and_a_clock_warning(tmp_path):
     assert "power supply" not in steps
     # the same warning from this run's bench: a next step about the power supply
     record_path.write_text(original)
-    text = build_report(root).read_text()
+    text = build_report(root, charts=False).read_text()
     assert "spark1: GPU clocks peaked at 820 MHz of 2418 under load" in section(text, "Problems met")
     assert "The GPU clocks of spark1 stayed low under load: check the power supply" in section(text, "Next steps")
 

@@ -1,11 +1,20 @@
-"""What runs leave behind and everything else reads: the phases of each command, run records, bench results and
-the hosts' state files (docs/run-data.md). runs/ writes them; report/ and cli/ read them through here."""
+"""What runs leave behind and everything else reads (docs/run-data.md): the phases of each command, the history
+records with their phases, changes and failures, the verify results they carry, and the readers of bench results
+and host state files. runs/ writes them; report/ and cli/ read them through here (typed bench results and host
+states: bench_results.py, host_state.py).
+
+The typed records are built tolerantly, one parsing function each: a field of the wrong type counts as missing
+(json_fields.py), so a partly broken file still gives a record. Only input that is not a JSON object at all is
+refused (by the reader, which then leaves the file out with a notice).
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
+from sparkfleet.core.json_fields import Number, as_list, flag, number, objects, string, texts
 from sparkfleet.core.project import Project
 
 UP_PHASES = ["doctor", "serve", "verify", "bench"]
@@ -15,6 +24,120 @@ COMMAND_PHASES = {"up": [*UP_PHASES, "notes"], "verify": ["verify", "notes"], "b
 BOOKKEEPING = {"doctor", "verify", "bench", "notes"}
 
 
+# a history record (.sparkfleet/history/<id>.json) ----------------------------------------------------------
+@dataclass(frozen=True)
+class Change:
+    host: str | None
+    task: str | None  # "role : task name"
+
+
+@dataclass(frozen=True)
+class Failure:
+    host: str | None
+    task: str | None
+    status: str | None  # failed, unreachable
+    message: str | None
+    hint: str | None
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str | None
+    ok: bool | None
+    skipped: bool
+    started_at: str | None
+    duration_s: Number | None
+    changes: list[Change]
+    failures: list[Failure]
+    error: str | None
+    run_id: str | None
+    artifacts_dir: str | None
+    data: object  # what the phase published (its shape is the phase's: see docs/run-data.md)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str | None
+    command: str | None
+    started_at: str | None
+    finished_at: str | None
+    duration_s: Number | None
+    ok: bool | None  # None: the record does not say (a record with "ok": null is a run that did not finish: False)
+    exit_code: int | None
+    hosts: list[str]
+    model: str | None
+    warnings: list[str]
+    error: str | None
+    phases: list[Phase]
+
+    def phase(self, name: str) -> Phase | None:
+        return next((p for p in self.phases if p.name == name), None)
+
+
+def parse_change(raw: dict) -> Change:
+    return Change(host=string(raw.get("host")), task=string(raw.get("task")))
+
+
+def parse_failure(raw: dict) -> Failure:
+    return Failure(host=string(raw.get("host")), task=string(raw.get("task")), status=string(raw.get("status")),
+                   message=string(raw.get("message")), hint=string(raw.get("hint")))
+
+
+def parse_phase(raw: dict) -> Phase:
+    return Phase(name=string(raw.get("phase")), ok=flag(raw.get("ok")), skipped=bool(raw.get("skipped")),
+                 started_at=string(raw.get("started_at")), duration_s=number(raw.get("duration_s")),
+                 changes=[parse_change(c) for c in objects(raw.get("changes"))],
+                 failures=[parse_failure(f) for f in objects(raw.get("failures"))],
+                 error=string(raw.get("error")), run_id=string(raw.get("run_id")),
+                 artifacts_dir=string(raw.get("artifacts_dir")), data=raw.get("data"))
+
+
+def parse_run_record(raw: dict) -> RunRecord:
+    ok = bool(raw["ok"]) if "ok" in raw else None
+    exit_code = raw.get("exit_code")
+    return RunRecord(id=string(raw.get("id")), command=string(raw.get("command")),
+                     started_at=string(raw.get("started_at")), finished_at=string(raw.get("finished_at")),
+                     duration_s=number(raw.get("duration_s")), ok=ok,
+                     exit_code=exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None,
+                     hosts=[h for h in as_list(raw.get("hosts")) if isinstance(h, str)],
+                     model=string(raw.get("model")), warnings=texts(raw.get("warnings")),
+                     error=string(raw.get("error")), phases=[parse_phase(p) for p in objects(raw.get("phases"))])
+
+
+# a verify result (published by the verify phase, per host) -------------------------------------------------
+@dataclass(frozen=True)
+class Check:
+    id: str | None
+    ok: bool
+    severity: str | None  # error fails verify, warning does not
+    message: str | None
+    hint: str | None
+    journal: list[str]  # the unit's last journal lines, for a failed check about a unit
+
+    @property
+    def is_warning(self) -> bool:
+        return not self.ok and self.severity == "warning"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool | None
+    checks: list[Check]
+
+    def check(self, check_id: str) -> Check | None:
+        return next((c for c in self.checks if c.id == check_id), None)
+
+
+def parse_check(raw: dict) -> Check:
+    return Check(id=string(raw.get("id")), ok=bool(raw.get("ok")), severity=string(raw.get("severity")),
+                 message=string(raw.get("message")), hint=string(raw.get("hint")), journal=texts(raw.get("journal")))
+
+
+def parse_verify_result(raw: dict) -> VerifyResult:
+    return VerifyResult(ok=flag(raw.get("ok")), checks=[parse_check(c) for c in objects(raw.get("checks"))])
+
+
+# reading the files ------------------------------------------------------------------------------------------
 def load_bench(path: str | Path) -> dict:
     """One bench result file. Raises OSError or ValueError when it cannot be read as a JSON object."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
