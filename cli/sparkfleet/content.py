@@ -1,4 +1,4 @@
-"""Where the Ansible content (playbooks, roles, plugins, inventory templates) lives.
+"""Where the Ansible content (playbooks, roles, plugins, inventory templates) and the host services' source live.
 
 In a wheel it is packaged under sparkfleet/_ansible; in a source checkout (editable install)
 it is the repository's top-level folders.
@@ -38,3 +38,8 @@ def plugins_dir(kind: str) -> Path:
 
 def inventory_template_dir() -> Path:
     return content_root() / "inventory"
+
+
+def services_dir() -> Path:
+    """The source of the services sparkfleet builds into wheels for its hosts (services/video)."""
+    return content_root() / "services"

@@ -191,8 +191,9 @@ def read_json(path: str) -> dict:
         return {}
 
 
-def vllm_version(python: str | None, container: str | None) -> str | None:
-    code = "import importlib.metadata as m; print(m.version('vllm'))"
+def vllm_version(python: str | None, container: str | None, dist: str = "vllm") -> str | None:
+    """The installed version of `dist` (vLLM, or another service's package) in a venv or a container."""
+    code = f"import importlib.metadata as m; print(m.version({dist!r}))"
     if python:
         argv = [python, "-c", code]
     elif container:
@@ -243,6 +244,7 @@ def observe(config: dict) -> dict:
     recorded = read_json(vllm.get("state_file") or "")
     python = os.path.join(vllm["venv"], "bin", "python") if vllm.get("venv") else None
     container = vllm.get("unit") if vllm.get("install_method") == "container" else None
+    video_python = os.path.join(video["venv"], "bin", "python") if video.get("venv") else None
     return {
         "profile": config.get("profile"),
         "system": {"os": os_release(), "kernel": uname.release, "arch": uname.machine,
@@ -257,7 +259,9 @@ def observe(config: dict) -> dict:
                  "install_method": vllm.get("install_method"), "image": vllm.get("image"),
                  "image_digest": recorded.get("image_digest"), "unit": vllm.get("unit"), "port": vllm.get("port"),
                  **unit_state(vllm.get("unit") or "")},
-        "video_endpoint": {"unit": video.get("unit"), "port": video.get("port"), "listen": video.get("host"),
+        "video_endpoint": {"version": vllm_version(video_python if video_python and os.path.exists(video_python)
+                                                   else None, None, video.get("package") or "sparkfleet-video"),
+                           "unit": video.get("unit"), "port": video.get("port"), "listen": video.get("host"),
                            "api_key": bool(video.get("api_key_set")), **unit_state(video.get("unit") or "")},
         "urls": config.get("urls") or {},
         "paths": {"model": model.get("path"), "vllm": vllm.get("venv") or vllm.get("state_file"),
