@@ -15,7 +15,6 @@ import http.client
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,8 +22,6 @@ from pathlib import Path
 
 from labhost import SPARKFLEET, lab_host
 from sparkfleet.lab.test_media import make_video
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "roles" / "video_endpoint" / "files" / "app"))
 from sparkfleet_video.config import Settings
 
 ROUNDS = 15

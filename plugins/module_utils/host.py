@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import tempfile
 
-VLLM_VERSION_CODE = "import importlib.metadata as m; print(m.version('vllm'))"
 _MIB = 1024 * 1024
 
 
@@ -82,12 +81,14 @@ def journal_tail(module, unit: str, lines: int, output: str = "short-iso") -> li
     return _output(module, argv, 60, stderr=True).splitlines()[-lines:]
 
 
-def vllm_version(module, python: list[str]) -> str | None:
-    """vLLM's installed version as the given Python sees it (a venv's python, or `docker exec C python3`)."""
+def package_version(module, python: list[str], dist: str) -> str | None:
+    """A distribution's installed version as the given Python sees it (a venv's python, or `docker exec C python3`):
+    vLLM's, or a service's such as sparkfleet-video."""
     if not python:
         return None
+    code = f"import importlib.metadata as m; print(m.version({dist!r}))"
     try:
-        rc, out, _ = module.run_command(with_timeout(module, [*python, "-c", VLLM_VERSION_CODE], 60),
+        rc, out, _ = module.run_command(with_timeout(module, [*python, "-c", code], 60),
                                         handle_exceptions=False)
     except OSError:
         return None

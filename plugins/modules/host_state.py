@@ -80,8 +80,8 @@ import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
+    package_version,
     unit_properties,
-    vllm_version,
     write_atomic,
 )
 
@@ -228,6 +228,7 @@ def observe(module: AnsibleModule, config: dict) -> dict:
         vllm_python = ["docker", "exec", vllm["unit"], "python3"]
     else:
         vllm_python = [python] if python and os.path.exists(python) else []
+    video_python = os.path.join(video["venv"], "bin", "python") if video.get("venv") else None
     return {
         "profile": config.get("profile"),
         "system": {"os": os_release(), "kernel": uname.release, "arch": uname.machine,
@@ -238,11 +239,14 @@ def observe(module: AnsibleModule, config: dict) -> dict:
         "model": {"name": model.get("name"), "repo": model.get("repo"), "revision": manifest.get("commit"),
                   "path": model.get("path"), "served_name": model.get("served_name"), "files": len(files),
                   "size_bytes": sum(f.get("size", 0) for f in files.values())},
-        "vllm": {"version": vllm_version(module, vllm_python),
+        "vllm": {"version": package_version(module, vllm_python, "vllm"),
                  "install_method": vllm.get("install_method"), "image": vllm.get("image"),
                  "image_digest": recorded.get("image_digest"), "unit": vllm.get("unit"), "port": vllm.get("port"),
                  **unit_state(module, vllm.get("unit") or "")},
-        "video_endpoint": {"unit": video.get("unit"), "port": video.get("port"), "listen": video.get("host"),
+        "video_endpoint": {"version": package_version(module, [video_python] if video_python and
+                                                      os.path.exists(video_python) else [],
+                                                      video.get("package") or "sparkfleet-video"),
+                           "unit": video.get("unit"), "port": video.get("port"), "listen": video.get("host"),
                            "api_key": bool(video.get("api_key_set")), **unit_state(module, video.get("unit") or "")},
         "urls": config.get("urls") or {},
         "paths": {"model": model.get("path"), "vllm": vllm.get("venv") or vllm.get("state_file"),

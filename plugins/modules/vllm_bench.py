@@ -196,8 +196,8 @@ from ansible.module_utils.urls import ConnectionError as UrlsConnectionError  # 
 from ansible.module_utils.urls import open_url  # noqa: E402
 from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
     meminfo,
+    package_version,
     read_text,
-    vllm_version,
     with_timeout,
     write_atomic,
 )
@@ -620,7 +620,7 @@ def main() -> None:
     manifest = {}
     with contextlib.suppress(ValueError):
         manifest = json.loads(manifest_bytes or b"{}")
-    version = vllm_version(module, vllm_python(command, p["container"]))
+    version = package_version(module, vllm_python(command, p["container"]), "vllm")
 
     sampler = Sampler(module, smi)
     sampler.start()

@@ -29,8 +29,12 @@ def test_wheel_carries_the_ansible_collection_and_runs_outside_the_checkout(tmp_
                      f"{collection}/plugins/modules/gpu_facts.py",
                      "sparkfleet/_ansible/inventory/hosts.yml",
                      "sparkfleet/_ansible/inventory/group_vars/all/main.yml",
-                     "sparkfleet/templates/ansible.cfg.j2"):
+                     "sparkfleet/core/templates/ansible.cfg.j2",
+                     "sparkfleet/_ansible/services/video/pyproject.toml",
+                     "sparkfleet/_ansible/services/video/requirements.lock",
+                     "sparkfleet/_ansible/services/video/src/sparkfleet_video/static/app.js"):
         assert expected in names, expected
+    assert not [n for n in names if "/services/video/tests/" in n or "__pycache__" in n]
 
     # A fresh venv with only the wheel; its dependencies are borrowed from this environment via a .pth file.
     venv = tmp_path / "venv"
@@ -65,3 +69,15 @@ def test_wheel_carries_the_ansible_collection_and_runs_outside_the_checkout(tmp_
     found = json.loads(doc.stdout)["sparkfleet.spark.gpu_facts"]["doc"]
     assert found["short_description"] == "Gather NVIDIA GPU and DGX Spark facts"
     assert found["filename"].startswith(venv_site), found["filename"]
+
+    # The installed sparkfleet builds the video service's wheel from the source it carries.
+    (tmp_path / "wheelhouse").mkdir()
+    built = subprocess.run(
+        [python, "-c", "import json, sys; from sparkfleet.role_tools import wheelhouse as w; p = w.local_projects(); "
+         "print(json.dumps([str(p['sparkfleet-video']), w._build_local("
+         "__import__('pathlib').Path(sys.argv[1]), p, {n: w.source_hash(d) for n, d in p.items()})]))",
+         str(tmp_path / "wheelhouse")], cwd=elsewhere, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    source, versions = json.loads(built.stdout)
+    assert source.startswith(venv_site), source
+    assert list((tmp_path / "wheelhouse").glob(f"sparkfleet_video-{versions['sparkfleet-video']}-py3-none-any.whl"))

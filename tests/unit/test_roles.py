@@ -26,13 +26,3 @@ def test_defaults_and_argument_specs_list_the_same_keys(role):
 def test_every_role_has_meta(role):
     meta = yaml.safe_load((role / "meta" / "main.yml").read_text())
     assert meta["galaxy_info"]["role_name"] == role.name
-
-
-def test_the_dev_environment_pins_the_video_service_like_its_hosts_do():
-    """Its unit tests run against the versions the role installs on hosts."""
-    import tomllib
-
-    repo = Path(__file__).resolve().parents[2]
-    dev = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
-    app = (repo / "roles/video_endpoint/files/app/requirements.in").read_text().split()
-    assert set(app) <= set(dev)

@@ -94,3 +94,11 @@ def inventory_template_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return content_root() / "inventory"
+
+
+def services_dir() -> Path:
+    """The source of the services sparkfleet builds into wheels for its hosts (services/video)."""
+    packaged = _PACKAGE / "_ansible" / "services"
+    if packaged.is_dir():
+        return packaged
+    return content_root() / "services"

@@ -131,6 +131,7 @@ class VllmHealth(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+    version: str = Field(description="the service's version (sparkfleet-video)")
     vllm: VllmHealth
 
 
@@ -175,6 +176,7 @@ class BenchList(BaseModel):
 
 class Notes(BaseModel):
     markdown: str | None = None
+    html: str | None = Field(None, description="the markdown rendered (tables too) and sanitized, for display")
 
 
 def form_schema() -> dict:

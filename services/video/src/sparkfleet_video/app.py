@@ -1,4 +1,4 @@
-"""The HTTP service: `uvicorn sparkfleet_video.app:create_app --factory` (API contract: docs/video-api.md).
+"""The HTTP service, served by `sparkfleet-video` (__main__.py; API contract: docs/video-api.md).
 
 Order of checks on POST /v1/jobs, chosen for what a client can act on:
   1. API key (401), then the content type (415 unsupported_media_type) and a declared Content-Length over
@@ -37,7 +37,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.routing import Match
 
-from . import system
+from . import __version__, markdown, system
 from .config import Settings
 from .errors import VALIDATION_HINT, ApiError, describe_validation, install_handlers
 from .jobs import FINISHED, JobManager, new_job, new_job_id
@@ -149,7 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await vllm.aclose()
             store.close()
 
-    app = FastAPI(title="sparkfleet video endpoint", version="1.0.0", lifespan=lifespan,
+    app = FastAPI(title="sparkfleet video endpoint", version=__version__, lifespan=lifespan,
                   description="Analyses videos through the host's vLLM (Qwen3-VL). Errors are always "
                   '`{"error": {"code", "message", "hint"}}`. Contract: docs/video-api.md.')
     app.state.settings = settings
@@ -181,7 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/health", summary="Service health and vLLM's state", response_model=Health, tags=["service"])
     async def health() -> dict:
         state = await vllm.check()
-        return {"status": "ok", "vllm": {"state": state.state, "model": state.model}}
+        return {"status": "ok", "version": __version__, "vllm": {"state": state.state, "model": state.model}}
 
     @app.get("/metrics", summary="Prometheus metrics", tags=["service"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
@@ -339,10 +339,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def bench() -> JSONResponse:
         return JSONResponse({"results": await asyncio.to_thread(system.bench_results, settings.bench_dir)})
 
-    @app.get("/api/notes", summary="The host's NOTES.md", tags=["service"], response_model=Notes,
-             dependencies=auth, responses=_errors(401))
+    @app.get("/api/notes", summary="The host's NOTES.md, as written and as sanitized HTML", tags=["service"],
+             response_model=Notes, dependencies=auth, responses=_errors(401))
     async def notes() -> JSONResponse:
-        return JSONResponse({"markdown": await asyncio.to_thread(system.notes, settings.notes_file)})
+        text = await asyncio.to_thread(system.notes, settings.notes_file)
+        html = await asyncio.to_thread(markdown.to_html, text) if text is not None else None
+        return JSONResponse({"markdown": text, "html": html})
 
     def openapi() -> dict:
         if app.openapi_schema is None:

@@ -1,4 +1,4 @@
-/* sparkfleet video dashboard: plain JS, no build step, no external resources.
+/* sparkfleet video dashboard: plain JS, no build step, no external resources (charts: vendor/uPlot, pinned).
  * API contract: docs/video-api.md. All URLs are relative so the page also works behind a path prefix. */
 (function () {
   "use strict";
@@ -25,10 +25,6 @@
     return n;
   }
   function clear(n) { while (n.firstChild) n.removeChild(n.firstChild); return n; }
-  function escapeHtml(s) {
-    return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
-      .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
-  }
   function mmss(sec) {
     if (sec === null || sec === undefined || isNaN(sec)) return "--:--";
     sec = Math.max(0, Math.floor(Number(sec) + 1e-6));
@@ -500,59 +496,51 @@
   }
 
   // ------------------------------------------------------------------ System
-  var SVGNS = "http://www.w3.org/2000/svg";
-  function svg(tag, attrs, text) {
-    var n = document.createElementNS(SVGNS, tag);
-    Object.keys(attrs || {}).forEach(function (k) { n.setAttribute(k, attrs[k]); });
-    if (text !== undefined) n.textContent = text;
-    return n;
+  // Charts are drawn by uPlot (vendor/, see its README); these two wrap it for the dashboard's needs.
+  function cssVar(name, fallback) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+  }
+  function plot(box, options, data) {
+    if (box._plot) { box._plot.destroy(); box._plot = null; }
+    clear(box);
+    options.width = Math.max(240, box.clientWidth || 520);
+    box._plot = new uPlot(options, data, box);
+  }
+  function noData(box, text) {
+    if (box._plot) { box._plot.destroy(); box._plot = null; }
+    clear(box).appendChild(el("p", { className: "muted small", text: text }));
   }
 
+  /** A time series [[unix_s, value], ...], its area filled, the y axis from 0. */
   function lineChart(box, points, opts) {
-    clear(box);
     opts = opts || {};
-    var W = opts.width || 520, H = opts.height || 160, L = 44, R = 10, T = 10, B = 24;
-    var s = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img", "aria-label": opts.label || "chart" });
-    if (!points || points.length < 2) {
-      s.appendChild(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "axis" }, "no data yet"));
-      box.appendChild(s); return;
-    }
-    var xs = points.map(function (p) { return Number(p[0]); }), ys = points.map(function (p) { return Number(p[1]) || 0; });
-    var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
-    var ymax = Math.max.apply(null, ys); ymax = ymax > 0 ? ymax * 1.1 : 1;
-    var px = function (x) { return L + (W - L - R) * (x1 > x0 ? (x - x0) / (x1 - x0) : 0); };
-    var py = function (y) { return T + (H - T - B) * (1 - y / ymax); };
-    [0, 0.5, 1].forEach(function (f) {
-      var y = py(ymax * f);
-      s.appendChild(svg("line", { x1: L, x2: W - R, y1: y, y2: y, class: "grid" }));
-      s.appendChild(svg("text", { x: L - 4, y: y + 4, "text-anchor": "end", class: "axis" }, num(ymax * f, ymax * f < 10 ? 1 : 0)));
-    });
-    var mins = (x1 - x0) / 60;
-    s.appendChild(svg("text", { x: L, y: H - 6, class: "axis" }, "-" + (mins >= 1 ? Math.round(mins) + " min" : Math.round(x1 - x0) + " s")));
-    s.appendChild(svg("text", { x: W - R, y: H - 6, "text-anchor": "end", class: "axis" }, "now"));
-    var d = points.map(function (p, i) { return (i ? "L" : "M") + px(xs[i]).toFixed(1) + " " + py(ys[i]).toFixed(1); }).join(" ");
-    s.appendChild(svg("path", { d: d + " L" + px(x1).toFixed(1) + " " + py(0) + " L" + px(x0).toFixed(1) + " " + py(0) + " Z", class: "area" }));
-    s.appendChild(svg("path", { d: d, class: "line" }));
-    box.appendChild(s);
+    if (!points || points.length < 2) { noData(box, "no data yet"); return; }
+    var data = [points.map(function (p) { return Number(p[0]); }), points.map(function (p) { return Number(p[1]) || 0; })];
+    plot(box, {
+      height: opts.height || 160, legend: { show: false }, cursor: { show: false },
+      scales: { y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
+      axes: [{}, { size: 44, values: function (u, ticks) { return ticks.map(function (t) { return num(t, t < 10 ? 1 : 0); }); } }],
+      series: [{}, { label: opts.label || "value", stroke: cssVar("--accent", "#2563eb"), width: 2,
+                     fill: cssVar("--accent-soft", "rgba(37,99,235,0.12)"), points: { show: false } }]
+    }, data);
   }
 
+  /** One bar per {label, value}, labels under the bars. */
   function barChart(box, bars, opts) {
-    clear(box);
-    if (!bars.length) return;
     opts = opts || {};
-    var W = 720, rowH = 22, L = 200, R = 80, T = 24;
-    var H = T + bars.length * rowH + 6;
-    var s = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img", "aria-label": opts.label || "bar chart" });
-    s.appendChild(svg("text", { x: 0, y: 14, class: "axis strong" }, opts.label || ""));
-    var max = Math.max.apply(null, bars.map(function (b) { return b.value; })) || 1;
-    bars.forEach(function (b, i) {
-      var y = T + i * rowH;
-      var w = Math.max(1, (W - L - R) * b.value / max);
-      s.appendChild(svg("text", { x: L - 6, y: y + 15, "text-anchor": "end", class: "axis" }, String(b.label).slice(0, 32)));
-      s.appendChild(svg("rect", { x: L, y: y + 3, width: w.toFixed(1), height: rowH - 7, class: "barfill", rx: 2 }));
-      s.appendChild(svg("text", { x: L + w + 5, y: y + 15, class: "axis" }, num(b.value, 1)));
-    });
-    box.appendChild(s);
+    if (!bars.length) { if (box._plot) { box._plot.destroy(); box._plot = null; } clear(box); return; }
+    var labels = bars.map(function (b) { return String(b.label).slice(0, 32); });
+    var xs = bars.map(function (b, i) { return i; });
+    plot(box, {
+      title: opts.label || "", height: 220, legend: { show: false }, cursor: { show: false },
+      scales: { x: { time: false, range: [-0.5, bars.length - 0.5] },
+                y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
+      axes: [{ splits: function () { return xs; }, values: function (u, ticks) { return ticks.map(function (t) { return labels[t] || ""; }); },
+               size: 60, gap: 4 },
+             { size: 50, values: function (u, ticks) { return ticks.map(function (t) { return num(t, t < 10 ? 1 : 0); }); } }],
+      series: [{}, { label: opts.label || "value", fill: cssVar("--accent", "#2563eb"), stroke: cssVar("--accent", "#2563eb"),
+                     paths: uPlot.paths.bars({ size: [0.6, 80] }), points: { show: false } }]
+    }, [xs, bars.map(function (b) { return b.value; })]);
   }
 
   function refreshSystem() {
@@ -620,7 +608,7 @@
     }, function (e) { showError($("bench-error"), e); clear($("bench")); clear($("bench-chart")); });
     api("api/notes").then(function (r) {
       var box = $("notes");
-      if (r && r.markdown) box.innerHTML = markdown(r.markdown);
+      if (r && r.html) box.innerHTML = r.html;   // rendered and sanitized on the server (markdown-it-py + nh3)
       else { box.innerHTML = ""; box.appendChild(el("p", { className: "muted", "data-testid": "notes-empty", text: "no notes yet" })); }
     }, function (e) { var box = clear($("notes")); box.appendChild(el("p", { className: "errtext", text: e.message })); });
   }
@@ -738,80 +726,6 @@
       if (typeof v === "number") out[key] = v;
       else if (v && typeof v === "object" && !Array.isArray(v)) flattenNum(v, key, out);
     });
-  }
-
-  /** Tiny markdown: escapes all HTML; headings, lists, tables, fenced code, paragraphs, inline code/bold/italic/links;
-      HTML comments are dropped. */
-  function markdown(src) {
-    var lines = String(src).replace(/\r\n?/g, "\n").split("\n");
-    var out = [], para = [], list = null, i = 0;
-    var inline = function (s) {
-      var codes = [];
-      s = s.replace(/`([^`]+)`/g, function (_, c) { codes.push(c); return "\u0000" + (codes.length - 1) + "\u0000"; });
-      s = escapeHtml(s)
-        .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
-        .replace(/(^|[^*\w])\*([^*\s][^*]*)\*(?!\w)/g, "$1<em>$2</em>")
-        .replace(/\[([^\]]+)\]\((https?:\/\/[^\s)]+)\)/g, function (_, t, u) { return '<a href="' + u + '" rel="noopener noreferrer">' + t + "</a>"; });
-      return s.replace(/\u0000(\d+)\u0000/g, function (_, n) { return "<code>" + escapeHtml(codes[Number(n)]) + "</code>"; });
-    };
-    var flushPara = function () { if (para.length) { out.push("<p>" + inline(para.join(" ")) + "</p>"); para = []; } };
-    var flushList = function () { if (list) { out.push("<" + list.tag + ">" + list.items.map(function (it) { return "<li>" + inline(it) + "</li>"; }).join("") + "</" + list.tag + ">"); list = null; } };
-    while (i < lines.length) {
-      var line = lines[i], m;
-      if ((m = /^\s*(```|~~~)\s*([\w+-]*)/.exec(line))) {
-        flushPara(); flushList();
-        var fence = m[1], code = [];
-        i++;
-        while (i < lines.length && lines[i].trim().indexOf(fence) !== 0) { code.push(lines[i]); i++; }
-        out.push("<pre><code>" + escapeHtml(code.join("\n")) + "</code></pre>");
-        i++; continue;
-      }
-      if (/^\s*<!--/.test(line)) {   // an HTML comment (e.g. "Ansible managed") is not shown
-        while (i < lines.length && lines[i].indexOf("-->") < 0) i++;
-        i++; continue;
-      }
-      if (/^\s*\|/.test(line) && i + 1 < lines.length && /^\s*\|?\s*:?-{3,}/.test(lines[i + 1])) {
-        flushPara(); flushList();
-        var cells = function (row) { return row.trim().replace(/^\|/, "").replace(/\|$/, "").split("|"); };
-        var head = cells(line).map(function (c) { return "<th>" + inline(c.trim()) + "</th>"; }).join("");
-        var body = [];
-        i += 2;
-        while (i < lines.length && /^\s*\|/.test(lines[i])) {
-          body.push("<tr>" + cells(lines[i]).map(function (c) { return "<td>" + inline(c.trim()) + "</td>"; }).join("") + "</tr>");
-          i++;
-        }
-        out.push('<table class="md"><thead><tr>' + head + "</tr></thead><tbody>" + body.join("") + "</tbody></table>");
-        continue;
-      }
-      if ((m = /^(#{1,6})\s+(.*?)\s*#*\s*$/.exec(line))) {
-        flushPara(); flushList();
-        var lvl = Math.min(6, m[1].length + 1);   // page already has h1/h2
-        out.push("<h" + lvl + ">" + inline(m[2]) + "</h" + lvl + ">");
-        i++; continue;
-      }
-      if ((m = /^\s*([-*+]|\d+[.)])\s+(.*)$/.exec(line))) {
-        flushPara();
-        var tag = /\d/.test(m[1]) ? "ol" : "ul";
-        if (list && list.tag !== tag) flushList();
-        if (!list) list = { tag: tag, items: [] };
-        list.items.push(m[2]);
-        i++; continue;
-      }
-      if (list && /^\s{2,}\S/.test(line)) { list.items[list.items.length - 1] += " " + line.trim(); i++; continue; }
-      if (/^\s*$/.test(line)) { flushPara(); flushList(); i++; continue; }
-      if (/^\s*(---+|\*\*\*+)\s*$/.test(line)) { flushPara(); flushList(); out.push("<hr>"); i++; continue; }
-      if (/^\s{4,}\S/.test(line) && !para.length) {   // indented code block
-        flushList(); var ic = [];
-        while (i < lines.length && (/^\s{4,}/.test(lines[i]) || /^\s*$/.test(lines[i]))) { ic.push(lines[i].replace(/^ {4}/, "")); i++; }
-        out.push("<pre><code>" + escapeHtml(ic.join("\n").replace(/\s+$/, "")) + "</code></pre>");
-        continue;
-      }
-      flushList();
-      para.push(line.trim());
-      i++;
-    }
-    flushPara(); flushList();
-    return out.join("\n");
   }
 
   // ------------------------------------------------------------------ wiring

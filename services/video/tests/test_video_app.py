@@ -1,4 +1,4 @@
-"""The video endpoint (roles/video_endpoint/files/app): real HTTP handling through FastAPI's TestClient, real
+"""The video endpoint (services/video): real HTTP handling through FastAPI's TestClient, real
 ffprobe/ffmpeg on real test videos, a real SQLite store, and a real "vLLM down" (a closed loopback port).
 
 The full job flow against a real vLLM runs only when SPARKFLEET_VIDEO_E2E_VLLM_URL points at one (e.g. the
@@ -13,21 +13,18 @@ import json
 import os
 import shutil
 import socket
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-APP_DIR = Path(__file__).resolve().parents[2] / "roles" / "video_endpoint" / "files" / "app"
-sys.path.insert(0, str(APP_DIR))
-
 fastapi = pytest.importorskip("fastapi")
 pytest.importorskip("python_multipart")
 pytest.importorskip("prometheus_client")
 
 from fastapi.testclient import TestClient  # noqa: E402
+from sparkfleet_video import __version__  # noqa: E402
 from sparkfleet_video.app import create_app, sse  # noqa: E402
 from sparkfleet_video.config import Settings  # noqa: E402
 from sparkfleet_video.jobs import new_job, now_iso, summary_budgets, summary_prompt  # noqa: E402
@@ -220,7 +217,7 @@ def test_sse_framing():
 def test_health_says_vllm_down_and_metrics_are_served(client):
     resp = client.get("/health")
     assert resp.status_code == 200
-    assert resp.json() == {"status": "ok", "vllm": {"state": "down", "model": None}}
+    assert resp.json() == {"status": "ok", "version": __version__, "vllm": {"state": "down", "model": None}}
     metrics = client.get("/metrics")
     assert metrics.status_code == 200
     for name in ("sparkfleet_video_http_requests_total", "sparkfleet_video_jobs", "sparkfleet_video_queue_depth",
@@ -567,9 +564,9 @@ def test_system_bench_and_notes(tmp_path):
         assert [r["file"] for r in results] == ["new.json", "old.json", "broken.json"]
         assert results[0]["result"] == {"output_throughput": 2.0}
         assert results[2]["error"]
-        assert client.get("/api/notes").json() == {"markdown": None}
+        assert client.get("/api/notes").json() == {"markdown": None, "html": None}
         (tmp_path / "NOTES.md").write_text("# host\n")
-        assert client.get("/api/notes").json() == {"markdown": "# host\n"}
+        assert client.get("/api/notes").json() == {"markdown": "# host\n", "html": "<h2>host</h2>\n"}
 
 
 def test_openapi_documents_every_route(client):

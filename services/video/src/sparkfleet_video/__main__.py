@@ -1,0 +1,23 @@
+"""`sparkfleet-video --host H --port P`: serves the endpoint and dashboard (settings from SPARKFLEET_VIDEO_*)."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import __version__
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="sparkfleet-video", description=__doc__.split(":", 1)[1].strip())
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="listen port (default: %(default)s)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    args = parser.parse_args(argv)
+
+    import uvicorn  # after parsing: --help and --version stay instant
+
+    uvicorn.run("sparkfleet_video.app:create_app", factory=True, host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()
