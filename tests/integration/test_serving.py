@@ -150,10 +150,10 @@ def test_the_container_method_renders_a_pinned_gpu_unit_without_a_gpu_container_
     playbook.write_text(yaml.safe_dump([{
         "name": "Render", "hosts": "localhost", "connection": "local", "gather_facts": False,
         "vars_files": [str(repo / "roles/vllm/defaults/main.yml"), str(repo / "roles/vllm/vars/main.yml")],
-        "vars": {"vllm_install_method": "container", "sparkfleet_profile": "spark",
-                 "ansible_python_interpreter": sys.executable,
-                 "model_selected": {"name": "qwen3-vl-30b", "served_name": "qwen3-vl-30b",
-                                    "path": "/opt/sparkfleet/models/qwen3-vl-30b", "max_model_len": 32768},
+        "vars": {"vllm_install_method": "container", "ansible_python_interpreter": sys.executable,
+                 # what playbooks/serve.yml passes from the model role
+                 "vllm_model": "qwen3-vl-30b", "vllm_served_model_name": "qwen3-vl-30b",
+                 "vllm_model_path": "/opt/sparkfleet/models/qwen3-vl-30b", "vllm_max_model_len": 32768,
                  "_vllm_image_ref": "nvcr.io/nvidia/vllm@sha256:" + "a" * 64},
         "tasks": [{"name": "Render the unit", "ansible.builtin.template": {
             "src": str(repo / "roles/vllm/templates/vllm.service.j2"), "dest": str(out), "mode": "0644"}}],

@@ -1,25 +1,93 @@
-"""Every role documents its variables: meta/argument_specs.yml lists exactly the keys of defaults/main.yml."""
+"""Every role documents its variables: meta/argument_specs.yml lists exactly the keys of defaults/main.yml (plus the
+required options, which have no default), with the same default values and real types. Defaults hold a Spark's
+literal values; the lab's live in inventory/group_vars/lab.yml."""
 
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROLES = sorted(p for p in (Path(__file__).resolve().parents[2] / "roles").iterdir() if p.is_dir())
+REPO = Path(__file__).resolve().parents[2]
+ROLES = sorted(p for p in (REPO / "roles").iterdir() if p.is_dir())
+# The Python types a literal default may have for each argument spec type.
+LITERAL_TYPES = {"str": str, "path": str, "int": int, "float": (int, float), "bool": bool, "list": list, "dict": dict}
+
+
+def specs(role: Path) -> dict:
+    return yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+
+
+def options(role: Path) -> dict[str, dict]:
+    return {name: option for entry in specs(role).values() for name, option in (entry.get("options") or {}).items()}
+
+
+def defaults(role: Path) -> dict:
+    path = role / "defaults" / "main.yml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+def is_template(value) -> bool:
+    return isinstance(value, str) and "{{" in value
 
 
 @pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])
 def test_defaults_and_argument_specs_list_the_same_keys(role):
-    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
-    assert "main" in specs
-    documented = {key for entry in specs.values() for key in (entry.get("options") or {})}
-    defaults_file = role / "defaults" / "main.yml"
-    defaults = set(yaml.safe_load(defaults_file.read_text()) or {}) if defaults_file.exists() else set()
-    assert documented == defaults
-    for entry in specs.values():
-        for name, option in (entry.get("options") or {}).items():
-            assert option.get("description"), f"{role.name}: {name} has no description"
-            assert name.startswith(role.name + "_"), f"{role.name}: {name} lacks the role prefix"
+    assert "main" in specs(role)
+    documented = options(role)
+    required = {name for name, option in documented.items() if option.get("required")}
+    assert set(documented) - required == set(defaults(role))
+    assert not required & set(defaults(role)), "a required option has no default"
+    for name, option in documented.items():
+        assert option.get("description"), f"{role.name}: {name} has no description"
+        assert name.startswith(role.name + "_"), f"{role.name}: {name} lacks the role prefix"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])
+def test_argument_specs_give_the_defaults_values_and_real_types(role):
+    values = defaults(role)
+    for name, option in options(role).items():
+        assert option.get("type") in LITERAL_TYPES, f"{role.name}: {name} has type {option.get('type')}, not a real one"
+        if option.get("type") == "list":
+            assert option.get("elements"), f"{role.name}: list {name} does not say its elements"
+        if name not in values:
+            continue
+        assert option.get("default") == values[name], f"{role.name}: {name}'s documented default differs"
+        value = values[name]
+        if not is_template(value):  # a literal: its type is the documented one
+            assert isinstance(value, LITERAL_TYPES[option["type"]]), f"{role.name}: {name} = {value!r}"
+            assert not (option["type"] in ("int", "float") and isinstance(value, bool)), f"{role.name}: {name}"
+            if option["type"] == "list" and option["elements"] in LITERAL_TYPES:
+                assert all(isinstance(item, LITERAL_TYPES[option["elements"]]) or is_template(item) for item in value)
+
+
+@pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])
+def test_defaults_do_not_branch_on_the_profile(role):
+    """A role's defaults are a Spark's values; profile differences live in the inventory's group_vars."""
+    for path in (role / "defaults/main.yml", role / "meta/argument_specs.yml", role / "vars/main.yml"):
+        if path.exists():
+            assert "sparkfleet_profile" not in path.read_text(), path
+
+
+def test_the_lab_group_sets_documented_variables_of_the_right_type():
+    lab = yaml.safe_load((REPO / "inventory/group_vars/lab.yml").read_text())
+    assert lab["sparkfleet_profile"] == "lab"
+    documented = {name: option for role in ROLES for name, option in options(role).items()}
+    for name, value in lab.items():
+        if name == "sparkfleet_profile":
+            continue
+        assert name in documented, f"lab.yml sets {name}, which no role documents"
+        if not is_template(value):
+            assert isinstance(value, LITERAL_TYPES[documented[name]["type"]]), f"lab.yml: {name} = {value!r}"
+        choices = documented[name].get("choices")
+        assert not choices or is_template(value) or value in choices, name
+
+
+@pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])
+def test_internal_names_live_in_vars_with_the_role_prefix(role):
+    path = role / "vars" / "main.yml"
+    if path.exists():
+        for name in yaml.safe_load(path.read_text()) or {}:
+            assert name.startswith(f"_{role.name}_") or name == f"{role.name}_catalog", f"{role.name}: {name}"
 
 
 @pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])

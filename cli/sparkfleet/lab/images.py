@@ -20,7 +20,8 @@ from sparkfleet.lab.engine import docker, ensure_tool
 IMAGE_REPO = "sparkfleet-lab"
 LAB_USER = "spark"
 LAB_UID = 1000
-PACKAGES = "openssh-server,python3,sudo,systemd,systemd-sysv,dbus,iproute2,ca-certificates"
+# python3-apt: Ubuntu 24.04 (and so DGX OS) ships it, and Ansible's apt module needs it to run in check mode.
+PACKAGES = "openssh-server,python3,python3-apt,sudo,systemd,systemd-sysv,dbus,iproute2,ca-certificates"
 CACHE_DIR = Path.home() / ".cache" / "sparkfleet"
 
 # Debian 12 has no ubuntu-keyring package, so the Ubuntu archive key comes from the Ubuntu archive
