@@ -53,3 +53,6 @@ def test_molecule_scenario_passes_end_to_end(scenario, tmp_path):
         pattern = STEP_PASSED.format(scenario=re.escape(scenario), step=step)
         assert re.search(pattern, output, re.MULTILINE), f"step {step!r} did not pass; last {TAIL_LINES} lines:\n{tail}"
     assert "Idempotence test failed" not in output
+    # The verifier's pytest summary: its tests ran and passed, none skipped or deselected.
+    summary = re.findall(r"^=+ (.+) in [0-9.]+s(?: \([0-9:]+\))? =+$", output, re.MULTILINE)
+    assert len(summary) == 1 and re.fullmatch(r"[1-9][0-9]* passed(, [0-9]+ warnings?)?", summary[0]), summary
