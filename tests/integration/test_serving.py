@@ -21,6 +21,8 @@ import pytest
 import yaml
 from helpers import collections_path, on_host, run_sparkfleet
 from sparkfleet.lab.test_media import make_video
+from sparkfleet.project import Project
+from sparkfleet.runner import run_playbook
 
 pytestmark = pytest.mark.lab
 UNIT = "sparkfleet-vllm-qwen3-vl-tiny"
@@ -123,6 +125,22 @@ def test_an_unknown_model_is_refused_before_anything_runs(served):
     assert result.code == 2 and "Unknown model 'qwen9-vl-huge'" in result.summary["error"]["message"]
     assert "qwen3-vl-tiny" in result.summary["error"]["hint"]
     assert set((served["project"] / ".sparkfleet/runs").iterdir()) == runs_before
+
+
+def test_a_package_missing_from_the_venv_is_reinstalled_and_the_venv_role_restarts_vllm_once(served):
+    """The shared venv role notifies its caller's handler (`vllm restart`): no stand-in task in between."""
+    venv_python = "/opt/sparkfleet/vllm/venv/bin/python"
+    assert on_host(served, venv_python, "-m", "pip", "uninstall", "--yes", "tqdm").returncode == 0
+    since = on_host(served, "date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+    time.sleep(1)
+    result = run_playbook(Project(served["project"]), "serve", emit=lambda event: None)
+    assert result.exit_code == 0, result.failures
+    assert [c["task"] for c in result.changes] == ["Install the packages into the venv", "Restart vLLM"]
+    assert on_host(served, venv_python, "-c", "import tqdm").returncode == 0
+    starts = [line for line in on_host(served, "journalctl", "-u", UNIT, "--since", since, "-o", "cat").stdout
+              .splitlines() if line.startswith("Started ")]
+    assert len(starts) == 1, starts
+    wait_healthy(served)
 
 
 def test_changing_one_flag_restarts_the_service_exactly_once(served):

@@ -90,6 +90,48 @@ def test_internal_names_live_in_vars_with_the_role_prefix(role):
             assert name.startswith(f"_{role.name}_") or name == f"{role.name}_catalog", f"{role.name}: {name}"
 
 
+SHARED = {"venv": "venv_notify", "transfer": "transfer_notify"}
+
+
+class TasksLoader(yaml.SafeLoader):
+    """Reads task files, whose Ansible tags (!unsafe) plain YAML does not know."""
+
+
+TasksLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
+def includes_of_shared_roles(role: Path) -> list[dict]:
+    tasks = []
+    for path in (role / "tasks").glob("*.yml"):
+        stack = list(yaml.load(path.read_text(), Loader=TasksLoader) or [])
+        while stack:
+            task = stack.pop()
+            stack += task.get("block", []) + task.get("rescue", []) + task.get("always", [])
+            include = task.get("ansible.builtin.include_role") or task.get("ansible.builtin.import_role") or {}
+            if include.get("name") in SHARED:
+                tasks.append(task | {"_shared": include["name"]})
+    return tasks
+
+
+@pytest.mark.parametrize("role", [r for r in ROLES if r.name not in SHARED], ids=lambda r: r.name)
+def test_a_role_that_uses_a_shared_role_listens_to_its_notification_or_turns_it_off(role):
+    """venv and transfer notify `<calling role> restart`: the caller needs a handler listening to it."""
+    handlers_file = role / "handlers" / "main.yml"
+    handlers = yaml.safe_load(handlers_file.read_text()) if handlers_file.exists() else []
+    topics = {topic for h in handlers for topic in ([h["listen"]] if isinstance(h.get("listen"), str)
+                                                    else h.get("listen") or [])}
+    for task in includes_of_shared_roles(role):
+        if (task.get("vars") or {}).get(SHARED[task["_shared"]]) == []:
+            continue
+        assert f"{role.name} restart" in topics, f"{role.name} uses {task['_shared']} without a handler for it"
+
+
+def test_the_shared_roles_notify_the_caller_by_convention():
+    for role, option in SHARED.items():
+        topic = defaults(REPO / "roles" / role)[option]
+        assert topic == ["{{ ansible_parent_role_names | first | regex_replace('^.*\\.', '') }} restart"]
+
+
 @pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])
 def test_every_role_has_meta(role):
     meta = yaml.safe_load((role / "meta" / "main.yml").read_text())
