@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 from helpers import run_sparkfleet
-from sparkfleet.project import Project
-from sparkfleet.runner import RunResult, run_playbook
+from sparkfleet.core.project import Project
+from sparkfleet.core.runner import RunResult, run_playbook
 
 pytestmark = pytest.mark.lab
 

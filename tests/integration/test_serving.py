@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import collections_path, on_host, run_sparkfleet
+from sparkfleet.core.project import Project
+from sparkfleet.core.runner import run_playbook
 from sparkfleet.lab.test_media import make_video
-from sparkfleet.project import Project
-from sparkfleet.runner import run_playbook
 
 pytestmark = pytest.mark.lab
 UNIT = "sparkfleet-vllm-qwen3-vl-tiny"
