@@ -8,6 +8,7 @@ runs last here.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import shlex
@@ -54,6 +55,32 @@ def wait_healthy(served, timeout: float = 240) -> None:
             pass
         time.sleep(2)
     raise AssertionError(f"vLLM did not come back within {timeout} s")
+
+
+def starts_during_the_first_up(served, unit: str) -> list[str]:
+    """The unit's "Started" lines in the journal up to the end of the fixture's first `up`.
+
+    Bounded by the first `up`'s own record (its finished_at, second-truncated, plus a second), not by test order:
+    later tests in the session restart the services, each well after that second. The host is a container on
+    this machine's kernel, so its journal and the record share one clock; an epoch timestamp avoids time zones.
+    """
+    record_id = served["first"].summary["result"]["record"]
+    record = json.loads((served["project"] / ".sparkfleet/history" / f"{record_id}.json").read_text())
+    finished = datetime.datetime.strptime(record["finished_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    until = f"@{int(finished.timestamp()) + 1}"
+    out = on_host(served, "journalctl", "-u", unit, "--until", until, "-o", "cat").stdout
+    return [line for line in out.splitlines() if line.startswith("Started ")]
+
+
+def test_a_first_up_starts_each_service_once(served):
+    """A service not running before the run is started once with its final configuration, not started and then
+    restarted at once by its handler (on a Spark, a vLLM killed while it sets up CUDA)."""
+    starts = {unit: starts_during_the_first_up(served, unit) for unit in (UNIT, "sparkfleet-video")}
+    assert {unit: len(lines) for unit, lines in starts.items()} == {UNIT: 1, "sparkfleet-video": 1}, starts
+    serve = next(p for p in served["first"].summary["result"]["phases"] if p["phase"] == "serve")
+    tasks = [change["task"] for change in serve["changes"]]
+    assert "Enable and start vLLM" in tasks and "Enable and start the service" in tasks
+    assert "Restart vLLM" not in tasks and "Restart the video endpoint" not in tasks, tasks
 
 
 def test_the_unit_is_active_enabled_and_runs_as_its_own_user(served):

@@ -132,6 +132,30 @@ def test_the_shared_roles_notify_the_caller_by_convention():
         assert topic == ["{{ ansible_parent_role_names | first | regex_replace('^.*\\.', '') }} restart"]
 
 
+def restart_handlers(role: Path) -> list[dict]:
+    handlers_file = role / "handlers" / "main.yml"
+    handlers = yaml.safe_load(handlers_file.read_text()) if handlers_file.exists() else []
+    return [h for h in handlers if (h.get("ansible.builtin.systemd_service") or {}).get("state") == "restarted"]
+
+
+@pytest.mark.parametrize("role", [r for r in ROLES if restart_handlers(r)], ids=lambda r: r.name)
+def test_a_restart_handler_restarts_only_a_service_that_ran_before_the_run(role):
+    """A first install starts each service once ("Enable and start"), never a start then a restart at once: the
+    role reads its unit's status before it changes anything, and its handler needs that answer."""
+    tasks = yaml.load((role / "tasks" / "main.yml").read_text(), Loader=TasksLoader)
+    probes = [i for i, t in enumerate(tasks) if t.get("register") == f"_{role.name}_active_before"]
+    assert len(probes) == 1, f"{role.name}: no probe of the unit before the run"
+    probe = tasks[probes[0]]
+    # before every task file that can change the host (describe.yml only sets facts)
+    first_change = next(i for i, t in enumerate(tasks) if t.get("ansible.builtin.import_tasks", "describe.yml")
+                        != "describe.yml")
+    assert probes[0] < first_change, role.name
+    assert probe["ansible.builtin.command"].startswith("systemctl is-active ")  # prints the state, changes nothing
+    assert probe["check_mode"] is False and probe["changed_when"] is False and "always" in probe["tags"]
+    for handler in restart_handlers(role):
+        assert f"_{role.name}_was_running" in str(handler.get("when")), f"{role.name}: {handler['name']}"
+
+
 @pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])
 def test_every_role_has_meta(role):
     meta = yaml.safe_load((role / "meta" / "main.yml").read_text())
