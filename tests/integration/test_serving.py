@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -102,6 +103,56 @@ def test_vllm_beyond_loopback_without_a_key_is_refused_before_anything_changes(s
     assert "vllm_host is 0.0.0.0" in failure["message"] and "vault_vllm_api_key" in failure["message"]
     assert phases["serve"]["changes"] == [] and "verify" not in phases
     assert on_host(served, "cat", f"/etc/systemd/system/{UNIT}.service").stdout == unit_before
+
+
+def test_vllm_exposed_on_purpose_requires_its_key_and_keeps_it_secret(served):
+    """vllm_host beyond loopback with a key: strangers get 401, the endpoint, verify and bench send the key, and
+    the key is on no command line, in no log and no record. Then back to loopback, as the other tests expect."""
+    key = "test-only-vllm-key-7f3a9c"
+    project = served["project"]
+    inventory = project / "inventory/hosts.yml"
+    before = inventory.read_text()
+    data = yaml.safe_load(before)
+    data["all"]["children"]["lab"]["hosts"]["lab1"].update(vllm_host="0.0.0.0", vault_vllm_api_key=key)
+    inventory.write_text(yaml.safe_dump(data))
+    try:
+        exposed = run_sparkfleet("--json", "up", cwd=project, timeout=1200)
+        assert exposed.code == 0, exposed.stdout[-3000:]
+        sockets = on_host(served, "ss", "-ltnH", "sport = :8000").stdout.splitlines()
+        assert {line.split()[3] for line in sockets} == {"0.0.0.0:8000"}, sockets
+        address = on_host(served, "sh", "-c", "ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 "
+                          "| head -1").stdout.strip()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://{address}:8000/v1/models", timeout=10)
+        assert refused.value.code == 401
+        request = urllib.request.Request(f"http://{address}:8000/v1/models", headers={"Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert [m["id"] for m in json.loads(response.read())["data"]] == ["qwen3-vl-tiny"]
+        verify = run_sparkfleet("--json", "verify", cwd=project, timeout=600)
+        assert verify.code == 0, verify.stdout[-3000:]
+        checks = {c["id"]: c for c in verify.summary["result"]["verify"]["lab1"]["checks"]}
+        assert checks["vllm_local_only"]["ok"] and "refuses requests without its API key" in \
+            checks["vllm_local_only"]["message"]
+        assert checks["video_round_trip"]["ok"]  # the endpoint sends the key
+        env = on_host(served, "stat", "-c", "%a %U %G", "/etc/sparkfleet/vllm.env").stdout.split()
+        assert env == ["640", "root", "vllm"]
+        assert "--allowed-media-domains invalid" in unit_show(served, "ExecStart")["ExecStart"]
+        for where in (on_host(served, "systemctl", "cat", UNIT).stdout, on_host(served, "ps", "-eo", "args").stdout,
+                      on_host(served, "journalctl", "--no-pager", "-o", "cat").stdout,
+                      on_host(served, "cat", "/var/lib/sparkfleet/NOTES.md").stdout):
+            assert key not in where
+        for folder in ("history", "hosts"):
+            for path in (project / ".sparkfleet" / folder).rglob("*"):
+                assert not path.is_file() or key not in path.read_text(errors="replace"), path
+        for path in (project / "reports").rglob("*.md"):
+            assert key not in path.read_text(), path
+    finally:
+        inventory.write_text(before)
+        back = run_sparkfleet("--json", "up", cwd=project, timeout=1200)
+    assert back.code == 0, back.stdout[-3000:]
+    assert on_host(served, "test", "-e", "/etc/sparkfleet/vllm.env").returncode == 1
+    sockets = on_host(served, "ss", "-ltnH", "sport = :8000").stdout.splitlines()
+    assert {line.split()[3] for line in sockets} == {"127.0.0.1:8000"}, sockets
 
 
 def test_a_second_up_changes_nothing(served):
