@@ -71,9 +71,39 @@ def run_sparkfleet(*args: str, cwd: Path | None = None, timeout: float = 600, en
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def on_host(served: dict, *command: str) -> subprocess.CompletedProcess:
-    """Run a command on a lab host (through the container engine, as root)."""
-    return subprocess.run(["docker", "exec", served["container"], *command], capture_output=True, text=True)
+def on_host(served: dict, *command: str, input_text: str | None = None) -> subprocess.CompletedProcess:
+    """Run a command on a lab host (through the container engine, as root); input_text goes to its stdin."""
+    interactive = ["-i"] if input_text is not None else []
+    return subprocess.run(["docker", "exec", *interactive, served["container"], *command], input=input_text,
+                          capture_output=True, text=True)
+
+
+# Runs on a lab host: one HTTP request (JSON body from stdin when given), prints {"status", "body"} as JSON.
+_HOST_REQUEST = r"""
+import json, sys, urllib.error, urllib.request
+data = sys.stdin.buffer.read() or None
+headers = {"Content-Type": "application/json"} if data else {}
+request = urllib.request.Request(sys.argv[1], data=data, headers=headers)
+try:
+    with urllib.request.urlopen(request, timeout=float(sys.argv[2])) as response:
+        status, body = response.status, response.read().decode()
+except urllib.error.HTTPError as error:
+    status, body = error.code, error.read().decode()
+except OSError as error:
+    status, body = 0, str(error)
+print(json.dumps({"status": status, "body": body}))
+"""
+
+
+def on_host_http(served: dict, url: str, body: dict | None = None, timeout: float = 120) -> tuple[int, dict | str]:
+    """An HTTP request made on the lab host itself, for what listens on its loopback only (vLLM by default)."""
+    proc = subprocess.run(["docker", "exec", "-i", served["container"], "python3", "-c", _HOST_REQUEST, url,
+                           str(timeout)], input=json.dumps(body).encode() if body is not None else b"",
+                          capture_output=True, timeout=timeout + 30)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    answer = json.loads(proc.stdout)
+    raw = answer["body"]
+    return answer["status"], json.loads(raw) if raw.startswith(("{", "[")) else raw
 
 
 def loaded_in_a_fresh_interpreter(code: str, watched: set[str]) -> set[str]:

@@ -23,6 +23,21 @@ def read_text(path: str) -> str | None:
         return None
 
 
+def vllm_api_key(env_file: str | None) -> str:
+    """VLLM_API_KEY from the environment file the vllm role writes when a key is set ("" when none)."""
+    for line in (read_text(env_file) or "").splitlines() if env_file else []:
+        name, _, value = line.partition("=")
+        if name.strip() == "VLLM_API_KEY":
+            return value.strip()
+    return ""
+
+
+def vllm_auth_headers(env_file: str | None) -> dict[str, str]:
+    """The header vLLM's /v1 routes need when it has a key."""
+    key = vllm_api_key(env_file)
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 def parse_meminfo(text: str) -> dict[str, int | None]:
     """/proc/meminfo -> {'memory_total_mib': MemTotal, 'memory_available_mib': MemAvailable} in MiB (rounded down)."""
     values: dict[str, int] = {}

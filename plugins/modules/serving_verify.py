@@ -15,7 +15,8 @@ module: serving_verify
 short_description: Verify the vLLM service, the video endpoint and the host's security state
 description:
   - Checks the systemd units (active and enabled), the listening TCP ports (the expected ones, and no
-    other port open beyond loopback by a sparkfleet unit), vLLM's /health and /v1/models, the model's files
+    other port open beyond loopback by a sparkfleet unit), that vLLM listens on loopback only or refuses
+    requests without its API key, vLLM's /health and /v1/models, the model's files
     against their manifest (sizes), the endpoint's /health and dashboard page, a real video inference round
     trip through the endpoint (a short generated clip; the job is deleted afterwards), the ssh password
     login state, and that no secret file is readable by other users.
@@ -30,7 +31,7 @@ options:
     elements: str
     required: true
   ports:
-    description: TCP ports that must be listening, as {port, unit}; a sparkfleet unit listening beyond
+    description: TCP ports that must be listening, as {port, unit}, vLLM's first; a sparkfleet unit listening beyond
       loopback on any other port fails the check.
     type: list
     elements: dict
@@ -39,6 +40,10 @@ options:
     description: Base URL of vLLM on the host.
     type: str
     required: true
+  vllm_env_file:
+    description: The vllm role's environment file; when it holds VLLM_API_KEY, vLLM's /v1 routes are asked
+      with it. vLLM listening beyond loopback must refuse requests without it.
+    type: path
   served_model_name:
     description: The name /v1/models must list.
     type: str
@@ -129,6 +134,7 @@ from ansible.module_utils.urls import open_url  # noqa: E402
 from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
     journal_tail,
     unit_properties,
+    vllm_auth_headers,
     with_timeout,
 )
 
@@ -183,6 +189,24 @@ def port_checks(sockets: list[dict], unit_of_pid: dict[int, str | None], expecte
         + ", ".join(f"{port} ({unit})" for port, unit in extra),
         hint="A flag or setting opened a port the services should not expose; see `ss -ltnp` on the host."))
     return checks
+
+
+def vllm_exposure_check(sockets: list[dict], port: int, status_without_key: int | None) -> dict:
+    """vLLM beyond loopback is allowed only when it refuses a request without its key (401).
+
+    status_without_key: what /v1/models answers without a key (None when vLLM listens on loopback only).
+    """
+    exposed = sorted({s["address"] for s in sockets if s["port"] == port and not s["address"].startswith(LOOPBACK)})
+    if not exposed:
+        return check("vllm_local_only", True, f"vLLM listens on loopback only (port {port}): only the host reaches it")
+    where = ", ".join(f"{address}:{port}" for address in exposed)
+    ok = status_without_key == 401
+    return check("vllm_local_only", ok,
+                 f"vLLM listens on {where} and refuses requests without its API key" if ok else
+                 f"vLLM listens on {where} without an API key (/v1/models answers {status_without_key or 'nothing'} "
+                 "without one): anyone on the network can use the GPU",
+                 hint="Set vllm_host: 127.0.0.1 (the endpoint is vLLM's only client), or set vault_vllm_api_key "
+                 "and run `sparkfleet up` again.")
 
 
 def manifest_check(manifest: dict, sizes: dict[str, int | None]) -> dict:
@@ -270,13 +294,14 @@ def listening_sockets(module: AnsibleModule) -> tuple[list[dict], dict[int, str 
     return sockets, units
 
 
-def vllm_checks(module: AnsibleModule, url: str, model: str, unit: str, lines: int) -> list[dict]:
+def vllm_checks(module: AnsibleModule, url: str, model: str, unit: str, lines: int,
+                headers: dict | None = None) -> list[dict]:
     """lines: journal lines for a failed /health (0 when the unit check already carries them)."""
     status, _, _ = http(f"{url}/health")
     health = check("vllm_health", status == 200, f"vLLM /health answers {status or 'nothing'}",
                    hint=f"vLLM is down or still loading: journalctl -u {unit} -n 100",
                    journal=journal_tail(module, unit, lines) if status != 200 and lines else None)
-    status, body, _ = http(f"{url}/v1/models")
+    status, body, _ = http(f"{url}/v1/models", headers=headers)
     try:
         names = [m.get("id") for m in json.loads(body).get("data", [])]
     except (ValueError, AttributeError):
@@ -372,6 +397,7 @@ def main() -> None:
             "units": {"type": "list", "elements": "str", "required": True},
             "ports": {"type": "list", "elements": "dict", "required": True},
             "vllm_url": {"type": "str", "required": True},
+            "vllm_env_file": {"type": "path"},
             "served_model_name": {"type": "str", "required": True},
             "model_manifest": {"type": "path", "required": True},
             "video_url": {"type": "str", "required": True},
@@ -395,7 +421,12 @@ def main() -> None:
 
     sockets, unit_of_pid = listening_sockets(module)
     checks += port_checks(sockets, unit_of_pid, p["ports"])
-    checks += vllm_checks(module, p["vllm_url"].rstrip("/"), p["served_model_name"], vllm_unit, lines_if_up[vllm_unit])
+    vllm_url = p["vllm_url"].rstrip("/")
+    checks += vllm_checks(module, vllm_url, p["served_model_name"], vllm_unit, lines_if_up[vllm_unit],
+                          vllm_auth_headers(p["vllm_env_file"]))
+    vllm_port = int(p["ports"][0]["port"])
+    beyond = any(s["port"] == vllm_port and not s["address"].startswith(LOOPBACK) for s in sockets)
+    checks.append(vllm_exposure_check(sockets, vllm_port, http(f"{vllm_url}/v1/models")[0] if beyond else None))
 
     try:
         with open(p["model_manifest"]) as fh:

@@ -56,6 +56,10 @@ options:
     description: vLLM's base URL (C(/health), C(/metrics) and the chat endpoint are under it).
     type: str
     required: true
+  env_file:
+    description: The vllm role's environment file; when it holds VLLM_API_KEY, C(vllm bench serve) sends it
+      (as OPENAI_API_KEY, which it reads).
+    type: path
   model:
     description: The served model name (what clients put in C(model)).
     type: str
@@ -198,6 +202,7 @@ from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # 
     meminfo,
     package_version,
     read_text,
+    vllm_api_key,
     with_timeout,
     write_atomic,
 )
@@ -509,10 +514,14 @@ def run_scenario(module: AnsibleModule, command: list[str], container: str | Non
     p = module.params
     result_file = f"{scenario['name']}.json"
     args = bench_args(scenario, p["base_url"], p["model"], p["tokenizer"], seed, workdir, result_file)
+    key = vllm_api_key(p["env_file"])
+    if key and container:  # `docker exec` passes the variable by name: its value stays off the command line
+        command = [*command[:2], "--env", "OPENAI_API_KEY", *command[2:]]
     try:
         # data: stdin gets one newline and is closed, so nothing can wait on a prompt
         rc, out, err = module.run_command(with_timeout(module, [*command, *args], timeout), data="\n",
-                                          binary_data=True, handle_exceptions=False)
+                                          binary_data=True, handle_exceptions=False,
+                                          environ_update={"OPENAI_API_KEY": key} if key else None)
     except OSError as error:
         return failed_scenario(scenario, seed, f"vllm bench serve could not start: {error}")
     if rc == 124:
@@ -547,6 +556,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "command": {"type": "list", "elements": "str", "required": True},
     "container": {"type": "str"},
     "base_url": {"type": "str", "required": True},
+    "env_file": {"type": "path"},
     "model": {"type": "str", "required": True},
     "tokenizer": {"type": "path", "required": True},
     "unit_file": {"type": "path", "required": True},

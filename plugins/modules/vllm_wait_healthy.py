@@ -30,6 +30,9 @@ options:
     description: The served model name C(/v1/models) must list.
     type: str
     required: true
+  env_file:
+    description: The vllm role's environment file; when it holds VLLM_API_KEY, C(/v1/models) is asked with it.
+    type: path
   timeout:
     description: Seconds to wait (a first load on a DGX Spark takes 10-15 minutes).
     type: int
@@ -90,25 +93,26 @@ from ansible.module_utils.urls import open_url  # noqa: E402
 from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
     journal_tail,
     unit_properties,
+    vllm_auth_headers,
 )
 
 POLL_S = 2
 
 
-def get(url: str) -> tuple[int, bytes]:
+def get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
     try:
-        with open_url(url, timeout=5) as response:
+        with open_url(url, headers=headers or {}, timeout=5) as response:
             return response.status, response.read()
     except (OSError, UrlsConnectionError):  # an HTTP error status too: not healthy yet
         return 0, b""
 
 
-def served_models(port: int) -> list[str]:
+def served_models(port: int, headers: dict | None = None) -> list[str]:
     """The models vLLM lists, or [] while it does not answer /health."""
     status, _ = get(f"http://127.0.0.1:{port}/health")
     if status != 200:
         return []
-    status, body = get(f"http://127.0.0.1:{port}/v1/models")
+    status, body = get(f"http://127.0.0.1:{port}/v1/models", headers)
     try:
         return [m["id"] for m in json.loads(body or b"{}").get("data", [])] if status == 200 else []
     except (ValueError, AttributeError, KeyError, TypeError):
@@ -126,6 +130,7 @@ def main() -> None:
             "unit": {"type": "str", "required": True},
             "port": {"type": "int", "required": True},
             "model": {"type": "str", "required": True},
+            "env_file": {"type": "path"},
             "timeout": {"type": "int", "default": 900},
             "max_restarts": {"type": "int", "default": 3},
             "journal_lines": {"type": "int", "default": 25},
@@ -143,7 +148,7 @@ def main() -> None:
                          reason=reason, journal=journal, seconds=round(time.monotonic() - started, 1))
 
     while time.monotonic() - started < p["timeout"]:
-        models = served_models(p["port"])
+        models = served_models(p["port"], vllm_auth_headers(p["env_file"]))
         if p["model"] in models:
             module.exit_json(changed=False, seconds=round(time.monotonic() - started, 1), models=models)
         props = unit_properties(module, unit, names)

@@ -30,6 +30,7 @@ def served(tmp_path_factory):
     first = run_sparkfleet("--json", "up", cwd=root, timeout=1800)
     assert first.code == 0, first.stdout[-5000:] + first.stderr[-3000:]
     host = up.summary["result"]["hosts"][0]
-    yield {"project": root, "container": host["container"], "api": f"http://127.0.0.1:{host['ports']['8000']}",
+    # vLLM listens on the host's loopback (the default): its URL works on the host only (helpers.on_host_http)
+    yield {"project": root, "container": host["container"], "api": "http://127.0.0.1:8000",
            "endpoint": f"http://127.0.0.1:{host['ports']['8080']}", "first": first}
     assert run_sparkfleet("lab", "down", cwd=root, timeout=300).code == 0

@@ -15,29 +15,19 @@ import shlex
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers import collections_path, on_host, run_sparkfleet
+from helpers import collections_path, on_host, on_host_http, run_sparkfleet
 from sparkfleet.core.project import Project
 from sparkfleet.core.runner import run_playbook
 from sparkfleet.lab.test_media import make_video
 
 pytestmark = pytest.mark.lab
 UNIT = "sparkfleet-vllm-qwen3-vl-tiny"
-
-
-def http(url: str, body: dict | None = None, timeout: float = 120) -> tuple[int, dict | str]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read().decode()
-            return response.status, json.loads(raw) if raw.startswith(("{", "[")) else raw
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def unit_show(served, *props: str) -> dict:
@@ -49,7 +39,7 @@ def wait_healthy(served, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if http(served["api"] + "/health", timeout=5)[0] == 200:
+            if on_host_http(served, served["api"] + "/health", timeout=5)[0] == 200:
                 return
         except OSError:
             pass
@@ -92,12 +82,12 @@ def test_the_unit_is_active_enabled_and_runs_as_its_own_user(served):
 
 
 def test_health_models_and_a_video_request_answer(served, tmp_path):
-    assert http(served["api"] + "/health")[0] == 200
-    status, models = http(served["api"] + "/v1/models")
+    assert on_host_http(served, served["api"] + "/health")[0] == 200
+    status, models = on_host_http(served, served["api"] + "/v1/models")
     assert status == 200 and [m["id"] for m in models["data"]] == ["qwen3-vl-tiny"]
     video = make_video(tmp_path / "clip.mp4", seconds=2)
     data_url = "data:video/mp4;base64," + base64.b64encode(video.read_bytes()).decode()
-    status, answer = http(served["api"] + "/v1/chat/completions", {
+    status, answer = on_host_http(served, served["api"] + "/v1/chat/completions", {
         "model": "qwen3-vl-tiny", "max_tokens": 8,
         "messages": [{"role": "user", "content": [
             {"type": "video_url", "video_url": {"url": data_url}},
@@ -105,6 +95,91 @@ def test_health_models_and_a_video_request_answer(served, tmp_path):
     assert status == 200, answer
     assert answer["usage"]["prompt_tokens"] > 20  # the video's frames became tokens
     assert isinstance(answer["choices"][0]["message"]["content"], str)
+
+
+def test_vllm_listens_on_the_hosts_loopback_only(served):
+    """Secure by default: vLLM has no key, so nothing beyond the host may reach it (the endpoint is its client)."""
+    sockets = on_host(served, "ss", "-ltnH", "sport = :8000").stdout.splitlines()
+    assert {line.split()[3] for line in sockets} == {"127.0.0.1:8000"}, sockets
+    assert "--host 127.0.0.1" in unit_show(served, "ExecStart")["ExecStart"]
+    # what a machine on the network sees: the host's own address, from the controller
+    address = on_host(served, "sh", "-c", "ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -1"
+                      ).stdout.strip()
+    assert address
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://{address}:8000/v1/models", timeout=5)
+    # the endpoint, its client on the host, still gets answers (test_verify's round trip goes through it too)
+    with urllib.request.urlopen(served["endpoint"] + "/health", timeout=10) as response:
+        assert json.loads(response.read())["vllm"]["state"] == "ready"
+
+
+def test_vllm_beyond_loopback_without_a_key_is_refused_before_anything_changes(served):
+    inventory = served["project"] / "inventory/hosts.yml"
+    before = inventory.read_text()
+    data = yaml.safe_load(before)
+    data["all"]["children"]["lab"]["hosts"]["lab1"]["vllm_host"] = "0.0.0.0"
+    inventory.write_text(yaml.safe_dump(data))
+    unit_before = on_host(served, "cat", f"/etc/systemd/system/{UNIT}.service").stdout
+    try:
+        result = run_sparkfleet("--json", "up", cwd=served["project"], timeout=900)
+    finally:
+        inventory.write_text(before)
+    assert result.code == 3, result.stdout[-3000:]
+    phases = {p["phase"]: p for p in result.summary["result"]["phases"]}
+    [failure] = phases["serve"]["run"]["failures"]
+    assert "vllm_host is 0.0.0.0" in failure["message"] and "vault_vllm_api_key" in failure["message"]
+    assert phases["serve"]["changes"] == [] and "verify" not in phases
+    assert on_host(served, "cat", f"/etc/systemd/system/{UNIT}.service").stdout == unit_before
+
+
+def test_vllm_exposed_on_purpose_requires_its_key_and_keeps_it_secret(served):
+    """vllm_host beyond loopback with a key: strangers get 401, the endpoint, verify and bench send the key, and
+    the key is on no command line, in no log and no record. Then back to loopback, as the other tests expect."""
+    key = "test-only-vllm-key-7f3a9c"
+    project = served["project"]
+    inventory = project / "inventory/hosts.yml"
+    before = inventory.read_text()
+    data = yaml.safe_load(before)
+    data["all"]["children"]["lab"]["hosts"]["lab1"].update(vllm_host="0.0.0.0", vault_vllm_api_key=key)
+    inventory.write_text(yaml.safe_dump(data))
+    try:
+        exposed = run_sparkfleet("--json", "up", cwd=project, timeout=1200)
+        assert exposed.code == 0, exposed.stdout[-3000:]
+        sockets = on_host(served, "ss", "-ltnH", "sport = :8000").stdout.splitlines()
+        assert {line.split()[3] for line in sockets} == {"0.0.0.0:8000"}, sockets
+        address = on_host(served, "sh", "-c", "ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 "
+                          "| head -1").stdout.strip()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://{address}:8000/v1/models", timeout=10)
+        assert refused.value.code == 401
+        request = urllib.request.Request(f"http://{address}:8000/v1/models", headers={"Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert [m["id"] for m in json.loads(response.read())["data"]] == ["qwen3-vl-tiny"]
+        verify = run_sparkfleet("--json", "verify", cwd=project, timeout=600)
+        assert verify.code == 0, verify.stdout[-3000:]
+        checks = {c["id"]: c for c in verify.summary["result"]["verify"]["lab1"]["checks"]}
+        assert checks["vllm_local_only"]["ok"] and "refuses requests without its API key" in \
+            checks["vllm_local_only"]["message"]
+        assert checks["video_round_trip"]["ok"]  # the endpoint sends the key
+        env = on_host(served, "stat", "-c", "%a %U %G", "/etc/sparkfleet/vllm.env").stdout.split()
+        assert env == ["640", "root", "vllm"]
+        assert "--allowed-media-domains invalid" in unit_show(served, "ExecStart")["ExecStart"]
+        for where in (on_host(served, "systemctl", "cat", UNIT).stdout, on_host(served, "ps", "-eo", "args").stdout,
+                      on_host(served, "journalctl", "--no-pager", "-o", "cat").stdout,
+                      on_host(served, "cat", "/var/lib/sparkfleet/NOTES.md").stdout):
+            assert key not in where
+        for folder in ("history", "hosts"):
+            for path in (project / ".sparkfleet" / folder).rglob("*"):
+                assert not path.is_file() or key not in path.read_text(errors="replace"), path
+        for path in (project / "reports").rglob("*.md"):
+            assert key not in path.read_text(), path
+    finally:
+        inventory.write_text(before)
+        back = run_sparkfleet("--json", "up", cwd=project, timeout=1200)
+    assert back.code == 0, back.stdout[-3000:]
+    assert on_host(served, "test", "-e", "/etc/sparkfleet/vllm.env").returncode == 1
+    sockets = on_host(served, "ss", "-ltnH", "sport = :8000").stdout.splitlines()
+    assert {line.split()[3] for line in sockets} == {"127.0.0.1:8000"}, sockets
 
 
 def test_a_second_up_changes_nothing(served):

@@ -54,7 +54,8 @@ def _plan_text(record: dict, result: dict, details: str = "") -> str:
         lines.append(click.style(record["error"], fg="red", bold=True))
     lines += [click.style(f"WARNING: {warning}", fg="yellow", bold=True) for warning in record["warnings"]]
     for host, urls in sorted(result["hosts"].items()):
-        lines.append(f"{host}: dashboard {urls.get('dashboard')}  API {urls.get('api')}")
+        local = " (on the host only)" if urls.get("api_local") is True else ""
+        lines.append(f"{host}: dashboard {urls.get('dashboard')}  API {urls.get('api')}{local}")
     if result.get("report"):
         lines.append(f"Report: {result['report']}")
     lines.append(f"{record['command']} {'finished' if record['ok'] else 'stopped'} in {record['duration_s']:.1f} s "

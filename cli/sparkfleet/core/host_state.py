@@ -47,6 +47,7 @@ class Urls:
     api: str | None
     endpoint: str | None
     dashboard: str | None
+    api_local: bool = False  # vLLM listens on the host's loopback: the API URL works on the host only
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def parse_host_state(raw: dict) -> HostState:
         vllm=parse_service(vllm) if vllm else None,
         video_endpoint=parse_service(endpoint) if endpoint else None,
         urls=Urls(api=string(urls.get("api")), endpoint=string(urls.get("endpoint")),
-                  dashboard=string(urls.get("dashboard"))),
+                  dashboard=string(urls.get("dashboard")), api_local=urls.get("api_local") is True),
         notes_path=string(paths.get("notes")) or string(paths.get("state_dir")),
         last_verify=LastVerify(ok=bool(last_verify["ok"]), at=string(last_verify.get("at")),
                                failed=texts(last_verify.get("failed"))) if "ok" in last_verify else None,

@@ -26,8 +26,9 @@ from sparkfleet.lab.images import LAB_UID, LAB_USER, RECIPES, ensure_image
 LAB_GROUP = "lab"
 LABEL_PROJECT = "io.sparkfleet.lab.project"
 LABEL_OS = "io.sparkfleet.lab.os"
-# Ports published on the controller's loopback: ssh, vLLM's API and the video endpoint/dashboard.
-PUBLISHED_PORTS = (22, 8000, 8080)
+# Ports published on the controller's loopback: ssh and the video endpoint/dashboard. vLLM listens on the host's
+# own loopback (its default), which a published port cannot reach: reach it on the host (docker exec).
+PUBLISHED_PORTS = (22, 8080)
 SSH_READY_TIMEOUT_S = 60
 MAX_HOSTS = 16
 

@@ -72,7 +72,8 @@ def _serving_row(inputs: Inputs, host: str) -> list[str]:
     vllm = state.vllm
     method = f" ({cell(vllm.install_method)})" if vllm and vllm.install_method else ""
     return [f"**{host}**", cell(vllm.version if vllm else None) + method, model_cell,
-            link(state.urls.api), link(state.urls.endpoint), link(state.urls.dashboard),
+            link(state.urls.api) + (" (on the host only)" if state.urls.api_local else ""),
+            link(state.urls.endpoint), link(state.urls.dashboard),
             "<br>".join(_services(state)) or "—"]
 
 

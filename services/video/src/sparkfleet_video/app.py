@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     metrics = Metrics()
     store = Store(settings.db_path)
-    vllm = VllmClient(settings.vllm_url, settings.model)
+    vllm = VllmClient(settings.vllm_url, settings.model, settings.vllm_api_key())
     manager = JobManager(settings, store, vllm, metrics)
     metrics.watch_jobs(store.count_by_status, lambda: manager.queue_depth)
     tokens = TokenRate()

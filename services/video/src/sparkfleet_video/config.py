@@ -9,6 +9,8 @@
   file:// URLs; must be vLLM's --allowed-local-media-path (or inside it) |
 | SPARKFLEET_VIDEO_API_KEY_FILE | (empty) | a file holding the API key; when it exists and is non-empty,
   /v1/* and /api/* need the header X-API-Key (re-read at most every 5 s: a new key applies without a restart) |
+| SPARKFLEET_VIDEO_VLLM_API_KEY_FILE | (empty) | a file holding vLLM's API key, sent to vLLM as a bearer token
+  (read at start; needed when vLLM listens beyond loopback) |
 | SPARKFLEET_VIDEO_MAX_UPLOAD_MB | 2048 | largest upload or URL download, in MiB (enforced while reading) |
 | SPARKFLEET_VIDEO_MAX_DURATION_S | 3600 | longest video accepted, in seconds |
 | SPARKFLEET_VIDEO_MAX_CONCURRENCY | 2 | segment requests in flight to vLLM, all jobs together |
@@ -60,6 +62,7 @@ class Settings:
     data_dir: Path = Path("/var/lib/sparkfleet/video")
     media_dir: Path = Path("/var/lib/sparkfleet/media")
     api_key_file: Path | None = None
+    vllm_api_key_file: Path | None = None
     max_upload_bytes: int = 2048 * 1024 * 1024
     max_duration_s: float = 3600.0
     max_concurrency: int = 2
@@ -76,6 +79,7 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         key_file = _get(env, "API_KEY_FILE", "")
+        vllm_key_file = _get(env, "VLLM_API_KEY_FILE", "")
         max_concurrency = int(_number(env, "MAX_CONCURRENCY", 2, 1))
         return cls(
             vllm_url=_get(env, "VLLM_URL", "http://127.0.0.1:8000").rstrip("/"),
@@ -83,6 +87,7 @@ class Settings:
             data_dir=Path(_get(env, "DATA_DIR", "/var/lib/sparkfleet/video")),
             media_dir=Path(_get(env, "MEDIA_DIR", "/var/lib/sparkfleet/media")),
             api_key_file=Path(key_file) if key_file else None,
+            vllm_api_key_file=Path(vllm_key_file) if vllm_key_file else None,
             max_upload_bytes=int(_number(env, "MAX_UPLOAD_MB", 2048, 0) * 1024 * 1024),
             max_duration_s=_number(env, "MAX_DURATION_S", 3600, 0),
             max_concurrency=max_concurrency,
@@ -93,6 +98,15 @@ class Settings:
             max_tokens=int(_number(env, "MAX_TOKENS", 256, 1)),
             url_hosts=tuple(h.strip().lower() for h in _get(env, "URL_HOSTS", "").split(",") if h.strip()),
         )
+
+    def vllm_api_key(self) -> str:
+        """vLLM's key from its file; a file set but unreadable stops the start (the service could not work)."""
+        if self.vllm_api_key_file is None:
+            return ""
+        try:
+            return self.vllm_api_key_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{PREFIX}VLLM_API_KEY_FILE={self.vllm_api_key_file}: cannot read it ({exc})") from exc
 
     @property
     def db_path(self) -> Path:

@@ -27,6 +27,12 @@ _AS_IS_CODECS = ("h264",)
 LOADER_MIN_FRAMES = 4  # vLLM's Qwen3-VL video loader keeps at least this many frames
 # longer files are re-encoded: vLLM reads the whole file into memory and decodes every frame in its API server
 AS_IS_MAX_FRAMES = 1800
+# The demuxers of the containers this service takes (ffmpeg's names: "mov" reads mp4/mov/3gp, "matroska" webm too;
+# "mpeg" is MPEG-PS, "mpegvideo" an MPEG elementary stream). Playlists, manifests and lists (hls, dash, concat, ...)
+# are refused: they name other files or URLs that ffmpeg would open, so an upload could read what is not its own.
+DEMUXERS = ("mov", "matroska", "webm", "avi", "mpeg", "mpegvideo", "mpegts", "flv", "ogg", "asf")
+# Given before every -i: the job's input is one local file, read with the file protocol only (no pipe, no network).
+INPUT_LIMITS = ("-protocol_whitelist", "file", "-format_whitelist", ",".join(DEMUXERS))
 
 
 @dataclass(frozen=True)
@@ -92,13 +98,19 @@ async def probe(path: Path, name: str, max_duration_s: float) -> VideoInfo:
         raise ApiError(400, "empty_file", f"{name} is empty (0 bytes)", "Send the video file's content.")
     with path.open("rb") as fh:
         head = fh.read(512)
-    args = [_tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    args = [_tool("ffprobe"), "-v", "error", *INPUT_LIMITS, "-print_format", "json", "-show_format",
+            "-show_streams", str(path)]
     try:
         rc, out, err = await _run(args, PROBE_TIMEOUT_S)
     except TimeoutError as exc:
         raise ApiError(422, "unreadable_video", f"ffprobe took longer than {PROBE_TIMEOUT_S} s to read {name}",
                        "Re-encode the video (e.g. ffmpeg -i in -c:v libx264 out.mp4) and send it again.") from exc
     if rc != 0:
+        if "not on whitelist" in err:
+            raise ApiError(415, "not_a_video", f"{name} is not a video this service takes: it is a playlist, a "
+                           "manifest or a format other than the usual video containers",
+                           "Send the video file itself (mp4, webm, mkv, mov, avi, ...), not a playlist (m3u8), "
+                           "a manifest (mpd) or a list of files.")
         if not looks_like_video_container(head):
             raise ApiError(415, "not_a_video", f"{name} is not a video file ({_clean_message(err, path, name)})",
                            "Send a video (mp4, webm, mkv, mov, avi, ...).")
@@ -226,7 +238,8 @@ async def cut_segment(source: Path, dest: Path, start_s: float, end_s: float, fp
     tmp = dest.with_suffix(".part.mp4")
     length = max(end_s - start_s, 0.1)
     vf = f"scale=-2:'min({MAX_HEIGHT},trunc(ih/2)*2)',fps={segment_fps(fps, length):g}"
-    args = [_tool("ffmpeg"), "-nostdin", "-v", "error", "-y", "-ss", f"{start_s:.3f}", "-i", str(source),
+    args = [_tool("ffmpeg"), "-nostdin", "-v", "error", "-y", *INPUT_LIMITS, "-ss", f"{start_s:.3f}",
+            "-i", str(source),
             "-t", f"{length:.3f}", "-an", "-sn", "-dn", "-vf", vf, "-c:v", "libx264", "-preset", "ultrafast",
             "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(tmp)]
     rc, _, err = await _run(args, CUT_TIMEOUT_S)

@@ -105,10 +105,13 @@ class TokenRate:
 
 
 class VllmClient:
-    def __init__(self, base_url: str, model: str = "") -> None:
+    def __init__(self, base_url: str, model: str = "", api_key: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.configured_model = model
-        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=httpx.Timeout(CHAT_TIMEOUT_S, connect=5.0))
+        # vLLM beyond loopback requires its key as a bearer token on /v1 (`vllm serve` with VLLM_API_KEY)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers,
+                                         timeout=httpx.Timeout(CHAT_TIMEOUT_S, connect=5.0))
         self._state = VllmState()
         self._lock = asyncio.Lock()
 
