@@ -57,8 +57,10 @@ def test_the_venv_has_vllms_cpu_build(host):
         assert got.stdout.strip().split("+")[0] == VERSION  # "0.32.0+cpu" for the name vllm
 
 
-def test_it_listens_on_its_port(host):
-    assert host.socket(f"tcp://0.0.0.0:{PORT}").is_listening
+def test_it_listens_on_its_port_on_loopback_only(host):
+    # No API key is set, so vLLM must not answer beyond the host (the endpoint on the host is its only client).
+    assert host.socket(f"tcp://127.0.0.1:{PORT}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{PORT}").is_listening
 
 
 def test_health_answers(host):
