@@ -151,7 +151,7 @@ class _VLLM(BaseHTTPRequestHandler):
 def standin_host(tmp_path):
     """A stand-in vLLM HTTP server, `vllm` and nvidia-smi on PATH, a unit file and a manifest."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _VLLM)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     state, bin_dir = tmp_path / "state", tmp_path / "bin"
     state.mkdir()
     bin_dir.mkdir()

@@ -360,7 +360,7 @@ def test_url_source_is_fetched_and_probed(client, media, tmp_path):
 
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(media["clip"].parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": f"{base}/still.png"}), 415, "not_a_video")
@@ -443,7 +443,7 @@ class StandInVllm:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
 
 @needs_ffmpeg
