@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from helpers import on_host, run_sparkfleet
+from sparkfleet.core.bench_results import latest_bench, load_bench
 from sparkfleet.core.project import Project
-from sparkfleet.core.records import latest_bench, load_bench
 
 pytestmark = pytest.mark.lab
 LAB_SCENARIOS = ["text-c1", "text-c2", "video-c1", "video-c2"]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from sparkfleet.cli.output import bench_text
+from sparkfleet.core.bench_results import latest_bench, load_bench
 from sparkfleet.core.project import Project
-from sparkfleet.core.records import latest_bench, load_bench
 
 FIXTURE = next((Path(__file__).resolve().parents[1] / "fixtures" / "bench-result-lab").glob("*.json"))
 

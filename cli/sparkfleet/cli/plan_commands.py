@@ -110,7 +110,7 @@ def verify(settings: Settings, out: Output, limit: str | None) -> int:
 def bench(settings: Settings, out: Output, limit: str | None, if_missing: bool) -> int:
     """Benchmark vLLM on every host (`vllm bench serve`, text and video traffic, several concurrencies) and
     fetch the results (JSON) to the controller."""
-    from sparkfleet.core.records import load_bench
+    from sparkfleet.core.bench_results import load_bench
 
     record = _plan(settings, out, "bench", records.COMMAND_PHASES["bench"][:-1], limit,
                    {"bench_when": "missing" if if_missing else "always"})

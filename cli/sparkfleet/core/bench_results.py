@@ -3,9 +3,12 @@ record, built tolerantly (docs/run-data.md)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sparkfleet.core.json_fields import Number, dig, number, objects, string, texts
+from sparkfleet.core.project import Project
 
 
 @dataclass(frozen=True)
@@ -115,3 +118,24 @@ def parse_bench_result(raw: dict) -> BenchResult:
                        else None,
                        warnings=texts(raw.get("warnings")),
                        scenarios=[parse_scenario(s) for s in objects(raw.get("scenarios"))])
+
+
+def load_bench(path: str | Path) -> dict:
+    """One bench result file. Raises OSError or ValueError when it cannot be read as a JSON object."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a bench result (a JSON object)")
+    return data
+
+
+def latest_bench(project: Project, host: str) -> list[dict]:
+    """A host's bench results, newest first (by start time, then id); unreadable files are left out."""
+    folder = project.bench_dir / host
+    results = []
+    for path in folder.glob("*.json") if folder.is_dir() else []:
+        try:
+            results.append(load_bench(path))
+        except (OSError, ValueError):
+            continue
+    results.sort(key=lambda r: (str(r.get("started_at") or ""), str(r.get("id") or "")), reverse=True)
+    return results

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from sparkfleet.core.json_fields import Number, as_object, dig, flag, number, objects, string, texts
+from sparkfleet.core.project import Project
 
 
 @dataclass(frozen=True)
@@ -138,3 +140,11 @@ def parse_doctor_facts(raw: dict) -> DoctorFacts:
                            string(gpu.get("cuda_version")))
     return DoctorFacts(profile=string(raw.get("profile")), arch=string(raw.get("arch")), os=os_name or None,
                        memory_total_mib=number(dig(raw, "memory", "total_mib")), gpu=gpu_info, gpu_present=present)
+
+
+def read_host_state(project: Project, host: str) -> dict | None:
+    """The host's state.json as the last run gathered it, or None."""
+    try:
+        return json.loads((project.hosts_dir / host / "state.json").read_text())
+    except (OSError, ValueError):
+        return None

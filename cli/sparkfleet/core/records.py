@@ -1,7 +1,7 @@
 """What runs leave behind and everything else reads (docs/run-data.md): the phases of each command, the history
-records with their phases, changes and failures, the verify results they carry, and the readers of bench results
-and host state files. runs/ writes them; report/ and cli/ read them through here (typed bench results and host
-states: bench_results.py, host_state.py).
+records with their phases, changes and failures, and the verify results they carry. runs/ writes them; report/
+and cli/ read them through here. Bench results and host state files have rooms of their own (bench_results.py,
+host_state.py).
 
 The typed records are built tolerantly, one parsing function each: a field of the wrong type counts as missing
 (json_fields.py), so a partly broken file still gives a record. Only input that is not a JSON object at all is
@@ -10,12 +10,9 @@ refused (by the reader, which then leaves the file out with a notice).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from sparkfleet.core.json_fields import Number, as_list, flag, number, objects, string, texts
-from sparkfleet.core.project import Project
 
 UP_PHASES = ["doctor", "serve", "verify", "bench"]
 # The phases each command runs, in order; the last, notes, runs whatever happened before it.
@@ -135,33 +132,3 @@ def parse_check(raw: dict) -> Check:
 
 def parse_verify_result(raw: dict) -> VerifyResult:
     return VerifyResult(ok=flag(raw.get("ok")), checks=[parse_check(c) for c in objects(raw.get("checks"))])
-
-
-# reading the files ------------------------------------------------------------------------------------------
-def load_bench(path: str | Path) -> dict:
-    """One bench result file. Raises OSError or ValueError when it cannot be read as a JSON object."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a bench result (a JSON object)")
-    return data
-
-
-def latest_bench(project: Project, host: str) -> list[dict]:
-    """A host's bench results, newest first (by start time, then id); unreadable files are left out."""
-    folder = project.bench_dir / host
-    results = []
-    for path in folder.glob("*.json") if folder.is_dir() else []:
-        try:
-            results.append(load_bench(path))
-        except (OSError, ValueError):
-            continue
-    results.sort(key=lambda r: (str(r.get("started_at") or ""), str(r.get("id") or "")), reverse=True)
-    return results
-
-
-def read_host_state(project: Project, host: str) -> dict | None:
-    """The host's state.json as the last run gathered it, or None."""
-    try:
-        return json.loads((project.hosts_dir / host / "state.json").read_text())
-    except (OSError, ValueError):
-        return None

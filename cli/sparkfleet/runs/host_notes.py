@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 
 from sparkfleet.core.errors import UsageError
+from sparkfleet.core.host_state import read_host_state
 from sparkfleet.core.project import Project
-from sparkfleet.core.records import read_host_state
 
 MAX_NOTE = 2000
 # A note lands in a file every local user of the host may read: refuse what looks like a secret.
