@@ -100,9 +100,9 @@ def build(dest: Path, packages: list[str], python_version: str, arch: str, exclu
     if sources:
         request["local_sources"] = sources
     fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
-    if (dest / LOCK).exists() and (dest / REQUEST).exists() and \
-            json.loads((dest / REQUEST).read_text()).get("fingerprint") == fingerprint:
-        local = json.loads((dest / REQUEST).read_text()).get("local", {})
+    previous = json.loads((dest / REQUEST).read_text()) if (dest / LOCK).exists() and (dest / REQUEST).exists() else {}
+    if previous.get("fingerprint") == fingerprint:
+        local = previous.get("local", {})
         return {"dest": str(dest), "changed": False, "wheels": len(list(dest.glob("*.whl"))), "lock": str(dest / LOCK),
                 "local": {name: built["version"] for name, built in local.items()}}
     dest.mkdir(parents=True, exist_ok=True)
