@@ -16,12 +16,12 @@ def test_a_note_is_written_on_the_host_and_kept_by_the_next_run(served):
     assert "Fan replaced" in on_host(served, "cat", "/var/lib/sparkfleet/NOTES.md").stdout
     again = run_sparkfleet("--json", "verify", cwd=project, timeout=600)
     assert again.code == 0
-    shown = run_sparkfleet("--json", "notes", "lab1", cwd=project)
+    shown = run_sparkfleet("--json", "notes", "show", "lab1", cwd=project)
     assert shown.code == 0
     state = shown.summary["result"]["hosts"]["lab1"]
     assert [n["text"] for n in state["notes"]].count("Fan replaced on 2026-11-20; watch the GPU clocks.") == 1
     assert state["last_run"]["command"] == "verify"
-    human = run_sparkfleet("notes", cwd=project)
+    human = run_sparkfleet("notes", "show", cwd=project)
     assert human.code == 0 and "Fan replaced on 2026-11-20" in human.stdout
 
 
@@ -31,7 +31,7 @@ def test_bad_notes_are_refused_before_anything_runs(served):
     for args, expected in ((["notes", "add", "lab1", "token: hf_abcdefghijklmnopqrstuvwxyz"], "secret"),
                            (["notes", "add", "lab1", "   "], "empty"),
                            (["notes", "add", "nosuchhost", "hello"], "No host named"),
-                           (["notes", "nosuchhost"], "No host named")):
+                           (["notes", "show", "nosuchhost"], "No host named")):
         result = run_sparkfleet("--json", *args, cwd=project)
         assert result.code == 2, (args, result.stdout)
         assert expected in result.summary["error"]["message"]

@@ -58,13 +58,15 @@ def test_version(cli):
     assert result.code == 0 and "sparkfleet" in result.stdout
 
 
-def test_notes_without_a_subcommand_shows_the_notes_of_a_host(project, cli):
-    # `notes HOST` and `notes` are the show command; with nothing gathered yet they say how to get notes
-    for args in (["notes"], ["notes", "spark1"], ["notes", "show"]):
+def test_notes_show_is_the_one_spelling(project, cli):
+    # with nothing gathered yet `notes show [HOST]` says how to get notes; `notes HOST` is not a second spelling
+    for args in (["notes", "show"], ["notes", "show", "spark1"]):
         result = cli("--json", *args, "--project", str(project))
         assert result.code == 2, args
         message = result.summary["error"]["message"]
         assert ("No notes gathered yet" in message) or ("No host named 'spark1'" in message), (args, message)
+    result = cli("--project", str(project), "notes", "spark1")
+    assert result.code == 2 and "No such command 'spark1'" in result.stdout + result.stderr
 
 
 def test_verify_bench_and_up_refuse_an_empty_inventory(project, cli):

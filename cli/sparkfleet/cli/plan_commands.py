@@ -126,18 +126,9 @@ def bench(settings: Settings, out: Output, limit: str | None, if_missing: bool) 
     return record["exit_code"]
 
 
-class _NotesGroup(click.Group):
-    """`notes [HOST]` shows the notes; `notes add HOST TEXT` adds one."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
-            args = ["show", *args]
-        return super().parse_args(ctx, args)
-
-
-@cli.group("notes", cls=_NotesGroup)
+@cli.group("notes")
 def notes_group() -> None:
-    """Each host's memory notes: `notes [HOST]` prints them, `notes add HOST TEXT` adds one."""
+    """Each host's memory notes: `notes show [HOST]` prints them, `notes add HOST TEXT` adds one."""
 
 
 @command(notes_group, "show")
