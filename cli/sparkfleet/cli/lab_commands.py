@@ -37,8 +37,10 @@ def _lab_table(hosts) -> str:
 def lab_up(settings: Settings, out: Output, count: int, os_name: str, fresh: bool) -> int:
     """Start lab hosts lab1..labN and add them to the inventory (group `lab`)."""
     from sparkfleet.lab import hosts as lab
+    from sparkfleet.lab.controller_needs import require_lab_extra
 
     project = settings.project()
+    require_lab_extra([f"lab{i}" for i in range(1, count + 1)])  # `up` on them will need it: say so now
     hosts, created = lab.up(project, count, os_name, _say(out), fresh=fresh)
     result = {"hosts": [h.to_dict() for h in hosts], "created": created, "changed": bool(created)}
     text = _lab_table(hosts)

@@ -15,6 +15,7 @@ def _plan(settings: Settings, out: Output, command: str, phases: list[str], limi
           extravars: dict | None = None, model: str | None = None) -> dict:
     """Run a plan (plans.execute) over a non-empty inventory; returns the run's record."""
     from sparkfleet.core.inventory import Inventory
+    from sparkfleet.lab.controller_needs import lab_hosts, require_lab_extra
     from sparkfleet.report.build import build_report
     from sparkfleet.runs import plans
 
@@ -24,6 +25,8 @@ def _plan(settings: Settings, out: Output, command: str, phases: list[str], limi
         raise UsageError("The inventory has no hosts.",
                          hint="Add one with `sparkfleet host add NAME --address IP --user USER`, "
                          "or start local stand-ins with `sparkfleet lab up`.")
+    if command == "up":  # only `up` serves, and serving the lab profile builds its model here
+        require_lab_extra(lab_hosts(hosts, limit))
     return plans.execute(project, out.event, command, phases, limit, extravars or {},
                          [h.name for h in hosts], model, build_report=build_report)
 

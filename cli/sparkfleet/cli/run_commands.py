@@ -81,7 +81,10 @@ def doctor(settings: Settings, out: Output, limit: str | None) -> int:
     Exits 0 when there are at most warnings, 3 when a check found an error.
     """
     from sparkfleet.cli.output import doctor_text
+    from sparkfleet.core.inventory import Inventory
+    from sparkfleet.lab.controller_needs import lab_hosts, require_lab_extra
 
+    require_lab_extra(lab_hosts(Inventory.load(settings.project().inventory_file).hosts(), limit))
     result = run(settings, out, "doctor", limit, check=True)
     reports = result.data.get("sparkfleet_preflight") or {}
     severities = [c["severity"] for report in reports.values() for c in report.get("checks", [])]
