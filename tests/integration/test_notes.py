@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 import pytest
 from helpers import on_host, run_sparkfleet
 
@@ -38,3 +40,25 @@ def test_bad_notes_are_refused_before_anything_runs(served):
         assert result.code == 2, (args, result.stdout)
         assert expected in result.summary["error"]["message"]
     assert on_host(served, "cat", "/var/lib/sparkfleet/state.json").stdout == before
+
+
+def test_urls_use_how_the_host_says_it_is_reached(served):
+    """A host behind a tunnel or a DNS name declares its address for clients (`host add --url-address`, or
+    sparkfleet_url_address in host_vars): every URL the notes give uses it, and here it answers."""
+    project = served["project"]
+    port = int(served["endpoint"].rsplit(":", 1)[1])
+    host_vars = project / "inventory" / "host_vars" / "lab1.yml"
+    host_vars.parent.mkdir(exist_ok=True)
+    host_vars.write_text(f"sparkfleet_url_address: localhost\nsparkfleet_published_ports: {{'8080': {port}}}\n")
+    try:
+        added = run_sparkfleet("--json", "notes", "add", "lab1", "Reached as localhost from the controller.",
+                               cwd=project, timeout=300)
+        assert added.code == 0, added.stdout[-2000:]
+        urls = added.summary["result"]["state"]["urls"]
+        assert urls["endpoint"] == f"http://localhost:{port}" and urls["dashboard"] == f"http://localhost:{port}/"
+        with urllib.request.urlopen(urls["endpoint"] + "/health", timeout=30) as response:
+            assert response.status == 200
+        notes = (project / ".sparkfleet" / "hosts" / "lab1" / "NOTES.md").read_text()
+        assert f"dashboard http://localhost:{port}/" in notes
+    finally:
+        host_vars.unlink()

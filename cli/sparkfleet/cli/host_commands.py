@@ -39,17 +39,38 @@ def host_group() -> None:
 @click.option("--address", required=True, help="IP address or DNS name of the host.")
 @click.option("--user", required=True, help="Login user on the host.")
 @click.option("--port", default=22, show_default=True, type=int, help="ssh port.")
-@click.option("--group", "group_name", default="sparks", show_default=True, help="Inventory group.")
-def host_add(settings: Settings, out: Output, name: str, address: str, user: str, port: int,
-             group_name: str) -> int:
+@click.option("--profile", default="spark", show_default=True,
+              help="What the host is: `spark` (a DGX Spark: the roles' defaults) or another profile of the project "
+              "(`lab`: a local stand-in, CPU vLLM and a tiny model). `sparkfleet describe` lists them.")
+@click.option("--group", "group_name", help="Inventory group [default: sparks; the profile's group for another "
+              "profile]. With a profile other than spark the host joins both.")
+@click.option("--url-address", help="The address clients use for the host's services, when it differs from "
+              "--address (a DNS name, or the near end of a tunnel). Used in every URL sparkfleet prints.")
+@click.option("--port-map", "port_maps", multiple=True, metavar="PORT:REACHED",
+              help="A service port on the host and the port that reaches it from here, behind a port mapping or "
+              "tunnel (e.g. 8080:18080). Repeatable.")
+def host_add(settings: Settings, out: Output, name: str, address: str, user: str, port: int, profile: str,
+             group_name: str | None, url_address: str | None, port_maps: tuple[str, ...]) -> int:
     """Add a host to the inventory."""
-    from sparkfleet.core import inventory
+    from sparkfleet.core import inventory, profiles
 
-    host = inventory.Host(name, address, user, port)
-    with inventory.editing(settings.project()) as inv:
-        inv.add(host, group_name)
-    host.groups = [group_name]
-    out.success({"host": host.to_dict()}, f"Added {name} ({user}@{address}:{port}) to group {group_name}.")
+    project = settings.project()
+    profile_group = profiles.group_for(project, profile)
+    group = group_name or profile_group or inventory.DEFAULT_GROUP
+    extra = {}
+    if url_address:
+        inventory.validate_address(url_address)
+        extra["sparkfleet_url_address"] = url_address
+    if port_maps:
+        extra["sparkfleet_published_ports"] = inventory.parse_port_maps(port_maps)
+    host = inventory.Host(name, address, user, port, extra=extra)
+    also = (profile_group,) if profile_group else ()
+    with inventory.editing(project) as inv:
+        inv.add(host, group, also=also)
+    host.groups = list(dict.fromkeys((group, *also)))
+    reached = f"; services reached at {url_address or address}" if extra else ""
+    out.success({"host": {**host.to_dict(), "profile": profile, **extra}},
+                f"Added {name} ({user}@{address}:{port}) to {', '.join(host.groups)}, profile {profile}{reached}.")
     return ExitCode.OK
 
 

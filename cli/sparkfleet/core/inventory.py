@@ -89,6 +89,21 @@ def validate_port(port: int) -> None:
         raise InventoryError(f"Invalid port {port}: must be 1-65535.", hint="The ssh port is usually 22.")
 
 
+def parse_port_maps(specs: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """["8080:18080", ...] -> {"8080": 18080}: a service port on the host and the port that reaches it."""
+    ports: dict[str, int] = {}
+    for spec in specs:
+        service, _, reached = spec.partition(":")
+        if not (service.isdigit() and reached.isdigit() and 1 <= int(service) <= 65535 and 1 <= int(reached) <= 65535):
+            raise InventoryError(f"Invalid port map {spec!r}.",
+                                 hint="Give the host's port and the port that reaches it (1-65535), "
+                                 "e.g. --port-map 8080:18080.")
+        if service in ports:
+            raise InventoryError(f"Port {service} is mapped twice.", hint="Give each host port once.")
+        ports[str(int(service))] = int(reached)
+    return ports
+
+
 class Inventory:
     """The parsed hosts.yml. Groups are flat children of `all`; hosts live in one or more of them."""
 
@@ -127,28 +142,33 @@ class Inventory:
         return entry.get("hosts") or {}
 
     def hosts(self) -> list[Host]:
-        found: dict[str, Host] = {}
+        variables: dict[str, dict] = {}  # a host may sit in several groups; its variables in any of them
+        groups: dict[str, list[str]] = {}
         for group in self._groups:
             for name, hostvars in self._group_hosts(group).items():
-                hostvars = dict(hostvars or {})
-                host = found.get(name)
-                if host is None:
-                    address = str(hostvars.pop("ansible_host", name))
-                    user = str(hostvars.pop("ansible_user", ""))
-                    port = int(hostvars.pop("ansible_port", 22))
-                    host = found[name] = Host(name, address, user, port, extra=hostvars)
-                host.groups.append(group)
-        return sorted(found.values(), key=lambda h: h.name)
+                merged = variables.setdefault(name, {})
+                for key, value in (hostvars or {}).items():
+                    merged.setdefault(key, value)
+                groups.setdefault(name, []).append(group)
+        found = []
+        for name, hostvars in sorted(variables.items()):
+            address = str(hostvars.pop("ansible_host", name))
+            user = str(hostvars.pop("ansible_user", ""))
+            port = int(hostvars.pop("ansible_port", 22))
+            found.append(Host(name, address, user, port, groups=groups[name], extra=hostvars))
+        return found
 
     def get(self, name: str) -> Host | None:
         return next((h for h in self.hosts() if h.name == name), None)
 
-    def add(self, host: Host, group: str) -> None:
+    def add(self, host: Host, group: str, also: tuple[str, ...] = ()) -> None:
+        """Add host to group (with its variables) and to the groups in also (by name only)."""
         validate_host_name(host.name)
         validate_address(host.address)
         validate_user(host.user)
         validate_port(host.port)
-        validate_group_name(group)
+        for name in (group, *also):
+            validate_group_name(name)
         if self.get(host.name) is not None:
             raise InventoryError(
                 f"A host named {host.name!r} is already in the inventory.",
@@ -159,12 +179,12 @@ class Inventory:
         if host.port != 22:
             hostvars["ansible_port"] = host.port
         hostvars.update(host.extra)
-        entry = self._groups.setdefault(group, {}) or {}
-        self._groups[group] = entry
-        entry.setdefault("hosts", {})
-        if entry["hosts"] is None:
-            entry["hosts"] = {}
-        entry["hosts"][host.name] = hostvars
+        for name in dict.fromkeys((group, *also)):
+            entry = self._groups.setdefault(name, {}) or {}
+            self._groups[name] = entry
+            if entry.get("hosts") is None:
+                entry["hosts"] = {}
+            entry["hosts"][host.name] = hostvars if name == group else None
 
     def remove(self, name: str) -> Host:
         host = self.get(name)

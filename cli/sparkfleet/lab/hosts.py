@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import secrets
 import shutil
 import socket
@@ -171,7 +172,7 @@ def up(project: Project, count: int, os_name: str, say: Callable[[str], None],
             if current is not None:
                 inv.remove(name)
             inv.add(inventory.Host(name, "127.0.0.1", LAB_USER, host.ssh_port,
-                                   extra={"sparkfleet_lab_ports": {str(k): v for k, v in host.ports.items()}}),
+                                   extra={"sparkfleet_published_ports": {str(k): v for k, v in host.ports.items()}}),
                     LAB_GROUP)
     return [hosts[name] for name in wanted] + [h for n, h in hosts.items() if n not in wanted], created
 
@@ -189,7 +190,10 @@ def down(project: Project, say: Callable[[str], None]) -> list[str]:
         if docker("network", "inspect", network_name(project), check=False).returncode == 0:
             docker("network", "rm", network_name(project))
     with inventory.editing(project) as inv:
-        for host in [h for h in inv.hosts() if LAB_GROUP in h.groups]:
+        # the hosts `lab up` made; a host added by hand on the lab profile (`host add --profile lab`) stays
+        made = [h for h in inv.hosts() if LAB_GROUP in h.groups
+                and (h.name in removed or (h.address == "127.0.0.1" and re.fullmatch(r"lab\d+", h.name)))]
+        for host in made:
             inv.remove(host.name)
             known_hosts.unpin(project, host.address, host.port)
             if host.name not in removed:
