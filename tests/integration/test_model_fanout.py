@@ -19,8 +19,10 @@ from support.hf_server import HubServer
 pytestmark = pytest.mark.lab
 
 MODEL_DIR = "/opt/sparkfleet/models/vl-fan"
-FILES = {"config.json": b'{"model_type": "test"}', "model.safetensors": os.urandom(3 << 20),
+WEIGHTS = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+FILES = {"config.json": b'{"model_type": "test"}', WEIGHTS[0]: os.urandom(3 << 19), WEIGHTS[1]: os.urandom(3 << 19),
          "extra/vocab.bin": os.urandom(200_000)}
+PULL = "Copy the batch from a host that holds it (pulled over ssh with this run's key; resumes a partial file)"
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,7 @@ def rsync_lines(result, host: str) -> list[str]:
         event = json.loads(path.read_text())
         data = event.get("event_data", {})
         if (event.get("event") == "runner_on_ok" and data.get("host") == host
-                and data.get("task", "").startswith("Copy from a host that holds it")):
+                and data.get("task") == PULL):
             lines += data["res"]["stdout_lines"]
     return lines
 
@@ -64,11 +66,10 @@ def rsync_lines(result, host: str) -> list[str]:
 def test_the_hub_sends_one_copy_hosts_feed_each_other_and_every_copy_is_verified(three_hosts, tmp_path, monkeypatch):
     project, containers = three_hosts
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no shared cache to copy from
-    # lab3 gets its copy from lab1 in the second round (plugins/filter/fanout.py). Give it what an interrupted
-    # `rsync --partial` leaves: the first part of the weights under the final name, and no manifest.
+    # One chain (plugins/filter/fanout.py): the controller -> lab1 -> lab2 -> lab3, in batches of files. Give lab3
+    # what an interrupted `rsync --partial` leaves: the first part of a weights file under its name, no manifest.
     on_host(containers["lab3"], "mkdir", "-p", MODEL_DIR)
-    on_host(containers["lab3"], "sh", "-c", f"cat > {MODEL_DIR}/model.safetensors",
-            stdin=FILES["model.safetensors"][: 1 << 20])
+    on_host(containers["lab3"], "sh", "-c", f"cat > {MODEL_DIR}/{WEIGHTS[1]}", stdin=FILES[WEIGHTS[1]][: 1 << 19])
     with HubServer() as hub:
         hub.add_commit("acme/vl-fan", FILES, branch="main")
         result = copy_model(project, hub)
@@ -78,14 +79,12 @@ def test_the_hub_sends_one_copy_hosts_feed_each_other_and_every_copy_is_verified
         assert sum(r.body_bytes for r in content) == sum(len(data) for data in FILES.values())  # one copy
         assert sorted(r.file for r in content) == sorted(FILES)
 
-        # lab1 from the controller (round 0); then the controller to lab2 and lab1 to lab3 (round 1)
         copied = {(change["host"], change["task"].split(":")[0]) for change in result.changes}
         assert ("lab1", "Copy a controller folder to the host") in copied, result.changes
-        assert ("lab2", "Copy a controller folder to the host") in copied, result.changes
-        assert ("lab3", "Copy from a host that holds it (pulled over ssh with this run's key; resumes a partial "
-                "file)") in copied, result.changes
+        assert ("lab2", PULL) in copied and ("lab3", PULL) in copied, result.changes
+        assert not [c for c in result.changes if c["host"] != "lab1" and c["task"].startswith("Copy a controller")]
         # The partial file was a basis for rsync (updated, `>f.s`), not sent again from scratch (`>f+++`).
-        weights = [line for line in rsync_lines(result, "lab3") if line.endswith(" model.safetensors")]
+        weights = [line for line in rsync_lines(result, "lab3") if line.endswith(" " + WEIGHTS[1])]
         assert weights and weights[0].startswith(">f.s"), weights
 
         manifest = json.loads((project / ".sparkfleet/models/vl-fan/.sparkfleet-manifest.json").read_text())
@@ -93,7 +92,7 @@ def test_the_hub_sends_one_copy_hosts_feed_each_other_and_every_copy_is_verified
             on_host_manifest = json.loads(on_host(container, "cat", f"{MODEL_DIR}/.sparkfleet-manifest.json"))
             assert on_host_manifest == manifest, name
             sums = dict(reversed(line.split()) for line in on_host(
-                container, "sh", "-c", f"cd {MODEL_DIR} && sha256sum config.json model.safetensors extra/vocab.bin"
+                container, "sh", "-c", f"cd {MODEL_DIR} && sha256sum {' '.join(FILES)}"
             ).splitlines())
             assert sums == {path: entry["sha256"] for path, entry in manifest["files"].items()}, name
             # the run's key is gone from every host: no authorized key, no private key left behind
