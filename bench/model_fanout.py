@@ -1,8 +1,8 @@
 """Figures for one model download per fleet: the bytes the Hub sends, and the copy to 1, 2 and 4 lab hosts.
 
 The Hub is the loopback Hub-compatible test server (tests/support/hf_server.py) serving a random-weight model of
---size-mb; the model role downloads it once on the controller, then copies it host to host (model_fanout, see
-roles/model/tasks/fanout.yml). For each fleet size the hosts' copies are removed and the copy timed (the Ansible
+--size-mb in 8 weight files; the model role downloads it once on the controller, then the hosts pass it on to each
+other in a pipeline of 8 batches (model_fanout, roles/model/tasks/fanout.yml). For each fleet size the hosts' copies are removed and the copy timed (the Ansible
 run: plan, rounds, sha256 of every file on every host); a run with nothing to copy gives the fixed cost.
 Prints the figures; it is a measurement, not a test.
 
@@ -77,13 +77,13 @@ def clear(containers: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--size-mb", type=int, default=256, help="model size (two weight files)")
+    parser.add_argument("--size-mb", type=int, default=256, help="model size (8 weight files)")
     parser.add_argument("--repeat", type=int, default=2, help="timed copies per fleet size (median shown)")
     parser.add_argument("--project", help="a project with at least 4 lab hosts (default: make one)")
     args = parser.parse_args()
-    half = (args.size_mb << 20) // 2
-    files = {"config.json": b'{"model_type": "bench"}', "model-00001-of-00002.safetensors": os.urandom(half),
-             "model-00002-of-00002.safetensors": os.urandom(half)}
+    shard = (args.size_mb << 20) // 8
+    files = {"config.json": b'{"model_type": "bench"}',
+             **{f"model-{i:05d}-of-00008.safetensors": os.urandom(shard) for i in range(1, 9)}}
     size = sum(len(data) for data in files.values())
     os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-")  # no shared cache to copy from
     with HubServer() as hub, lab_hosts(args.project, 4) as (project, hosts):
@@ -91,18 +91,19 @@ def main() -> None:
         names, containers = [name for name, _ in hosts][:4], [container for _, container in hosts][:4]
         clear(containers)
         first = copy(project, hub, names)  # the download, rsync on every host, and a first copy
-        print(f"model {size / 1e6:.0f} MB; first run (download + rsync installed + copy to 4): {first:.1f} s")
+        print(f"model {size / 1e6:.0f} MB in 8 files; first run (download, rsync installed, copy to 4): {first:.1f} s",
+              flush=True)
         fixed = statistics.median(copy(project, hub, names) for _ in range(args.repeat))
-        print(f"nothing to copy (4 hosts hold it): {fixed:.1f} s")
+        print(f"nothing to copy (4 hosts hold it): {fixed:.1f} s", flush=True)
         times = {}
-        for count in (1, 2, 4):
+        for count in (1, 2, 4):  # the pipeline: 8 + count - 1 steps of one batch
             runs = []
             for _ in range(args.repeat):
                 clear(containers)
                 runs.append(copy(project, hub, names[:count]))
             times[count] = statistics.median(runs)
-            print(f"copy to {count} host(s), host to host: {times[count]:.1f} s "
-                  f"(runs {', '.join(f'{r:.1f}' for r in runs)}; minus fixed cost {times[count] - fixed:.1f} s)")
+            print(f"copy to {count} host(s), pipelined: {times[count]:.1f} s "
+                  f"(runs {', '.join(f'{r:.1f}' for r in runs)}; minus fixed cost {times[count] - fixed:.1f} s)", flush=True)
         clear(containers)
         alone = copy(project, hub, names, fanout=False)
         print(f"copy to 4 hosts, controller to each (model_fanout: false): {alone:.1f} s")
