@@ -2,14 +2,16 @@
 
 The Hub is the loopback Hub-compatible test server (tests/support/hf_server.py) serving a random-weight model of
 --size-mb in 8 weight files; the model role downloads it once on the controller, then the hosts pass it on to each
-other in a pipeline of 8 batches (model_fanout, roles/model/tasks/fanout.yml). For each fleet size the hosts' copies are removed and the copy timed (the Ansible
-run: plan, rounds, sha256 of every file on every host); a run with nothing to copy gives the fixed cost.
+other in a pipeline of 8 batches (model_fanout, roles/model/tasks/fanout.yml). For each fleet size the hosts'
+copies are removed and the copy timed (the Ansible run: plan, steps, sha256 of every file on every host); a run
+with nothing to copy gives the fixed cost.
 Prints the figures; it is a measurement, not a test.
 
     .venv/bin/python bench/model_fanout.py [--size-mb 256] [--repeat 2] [--project DIR_WITH_4_LAB_HOSTS]
 
 Lab hosts share one machine's disk and CPUs (and ssh encrypts every copy), so parallel copies compete here in a
-way Sparks on a LAN do not: the figures show the rounds' effect, not a LAN's speed.
+way Sparks on a LAN do not, and each step costs Ansible's own time: the figures show the pipeline's shape, not a
+LAN's speed.
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ def main() -> None:
                 runs.append(copy(project, hub, names[:count]))
             times[count] = statistics.median(runs)
             print(f"copy to {count} host(s), pipelined: {times[count]:.1f} s "
-                  f"(runs {', '.join(f'{r:.1f}' for r in runs)}; minus fixed cost {times[count] - fixed:.1f} s)", flush=True)
+                  f"(runs {', '.join(f'{r:.1f}' for r in runs)}; minus fixed cost {times[count] - fixed:.1f} s)",
+                  flush=True)
         clear(containers)
         alone = copy(project, hub, names, fanout=False)
         print(f"copy to 4 hosts, controller to each (model_fanout: false): {alone:.1f} s")
