@@ -120,3 +120,23 @@ def test_a_report_with_one_benched_host_has_no_comparison(tmp_path):
     root = tmp_path / "spark"
     shutil.copytree(Path(__file__).parents[1] / "fixtures/report/spark/state", root / ".sparkfleet")
     assert "## Fleet comparison" not in build_report(root, charts=False).read_text()
+
+
+def test_bench_output_gives_the_comparison_as_text_and_as_data(tmp_path):
+    """What `sparkfleet bench` prints and puts in its --json result, from the project's bench files."""
+    from sparkfleet.cli.output import fleet_comparison
+    from sparkfleet.core.project import Project
+
+    project = Project(tmp_path)
+    for host, scale, started in (("lab1", 1.0, "06:15:41"), ("lab2", 1.5, "07:15:41")):
+        raw = copy.deepcopy(FIXTURE)
+        raw.update(host=host, id=f"r-{host}", started_at=f"2026-11-26T{started}Z")
+        for scenario in raw["scenarios"]:
+            scenario["output_throughput"] *= scale
+        (project.bench_dir / host).mkdir(parents=True)
+        (project.bench_dir / host / f"r-{host}.json").write_text(json.dumps(raw))
+    text, data = fleet_comparison(project, ["lab1", "lab2"])
+    assert "text-c1: lab2 is fastest, 50% more output tokens/s than lab1" in text
+    assert data["scenarios"][0]["ranked"][0]["host"] == "lab2" and data["rounds"] == {"lab1": 1, "lab2": 1}
+    assert data["at_same_time"] == [] and data["shared_machine"] == ["lab1", "lab2"]
+    json.dumps(data)  # plain data for --json

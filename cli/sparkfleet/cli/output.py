@@ -193,8 +193,11 @@ def bench_text(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def fleet_comparison_text(project, hosts: list) -> str:
-    """The hosts compared over their bench rounds (report/comparison.py): a table and what it comes to."""
+def fleet_comparison(project, hosts: list) -> tuple[str, dict]:
+    """The hosts compared over their bench rounds (report/comparison.py): text (a table and what it comes to) and
+    the same as data for --json."""
+    from dataclasses import asdict
+
     from sparkfleet.core.bench_results import latest_bench, parse_bench_result
     from sparkfleet.report.comparison import HEADERS, compare, comparison_rows
 
@@ -204,4 +207,4 @@ def fleet_comparison_text(project, hosts: list) -> str:
     lines = ["Fleet comparison (each `sparkfleet bench` adds a round):",
              format_table(HEADERS, comparison_rows(done))]
     lines += [f"{scenario.name}: {scenario.verdict}" for scenario in done.scenarios if len(scenario.ranked) > 1]
-    return "\n".join([*lines, done.summary])
+    return "\n".join([*lines, done.summary]), asdict(done)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from sparkfleet.cli.base import Settings, cli, command
-from sparkfleet.cli.output import Output, bench_text, fleet_comparison_text, format_table, run_summary_text
+from sparkfleet.cli.output import Output, bench_text, fleet_comparison, format_table, run_summary_text
 from sparkfleet.cli.run_commands import run
 from sparkfleet.core import records
 from sparkfleet.core.errors import ExitCode, UsageError
@@ -123,7 +123,8 @@ def bench(settings: Settings, out: Output, limit: str | None, if_missing: bool, 
               if entry.get("file")]
     details = [bench_text(loaded)] if loaded else []
     if len(loaded) > 1:
-        details.append(fleet_comparison_text(project, [r.get("host") for r in loaded]))
+        text, result["comparison"] = fleet_comparison(project, [r.get("host") for r in loaded])
+        details.append(text)
     details += [f"{host}: skipped: {entry['skipped']}" for host, entry in sorted(result["bench"].items())
                 if entry.get("skipped")]
     out.success(result, _plan_text(record, result, "\n".join(details)), exit_code=ExitCode(record["exit_code"]))
