@@ -191,3 +191,20 @@ def bench_text(results: list[dict]) -> str:
     for result in results:
         lines += [f"WARNING {result.get('host')} ({result.get('id')}): {w}" for w in result.get("warnings") or []]
     return "\n".join(lines)
+
+
+def fleet_comparison(project, hosts: list) -> tuple[str, dict]:
+    """The hosts compared over their bench rounds (report/comparison.py): text (a table and what it comes to) and
+    the same as data for --json."""
+    from dataclasses import asdict
+
+    from sparkfleet.core.bench_results import latest_bench, parse_bench_result
+    from sparkfleet.report.comparison import HEADERS, compare, comparison_rows
+
+    results = {host: [parse_bench_result(raw) for raw in latest_bench(project, host)] for host in hosts if host}
+    lab = [host for host, found in results.items() if found and found[0].profile == "lab"]
+    done = compare(results, lab_hosts=lab)
+    lines = ["Fleet comparison (each `sparkfleet bench` adds a round):",
+             format_table(HEADERS, comparison_rows(done))]
+    lines += [f"{scenario.name}: {scenario.verdict}" for scenario in done.scenarios if len(scenario.ranked) > 1]
+    return "\n".join([*lines, done.summary]), asdict(done)

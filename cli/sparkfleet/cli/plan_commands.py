@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from sparkfleet.cli.base import Settings, cli, command
-from sparkfleet.cli.output import Output, bench_text, format_table, run_summary_text
+from sparkfleet.cli.output import Output, bench_text, fleet_comparison, format_table, run_summary_text
 from sparkfleet.cli.run_commands import run
 from sparkfleet.core import records
 from sparkfleet.core.errors import ExitCode, UsageError
@@ -110,19 +110,24 @@ def verify(settings: Settings, out: Output, limit: str | None) -> int:
 @command(cli, "bench")
 @click.option("--limit", help="Only these hosts or groups (Ansible pattern).")
 @click.option("--if-missing", is_flag=True, help="Skip hosts that already have a result for what they serve.")
-def bench(settings: Settings, out: Output, limit: str | None, if_missing: bool) -> int:
-    """Benchmark vLLM on every host (`vllm bench serve`, text and video traffic, several concurrencies) and
-    fetch the results (JSON) to the controller."""
+@click.option("--fleet-mode", type=click.Choice(["parallel", "serial"]), default="parallel", show_default=True,
+              help="All hosts at once, or one at a time (fair when hosts share a machine, switch or power).")
+def bench(settings: Settings, out: Output, limit: str | None, if_missing: bool, fleet_mode: str) -> int:
+    """Benchmark vLLM on every host (`vllm bench serve`, text and video traffic, several concurrencies), fetch
+    the results (JSON) to the controller, and compare the hosts (each `bench` adds a round to the comparison)."""
     from sparkfleet.core.bench_results import load_bench
 
     record = _plan(settings, out, "bench", records.COMMAND_PHASES["bench"][:-1], limit,
-                   {"bench_when": "missing" if if_missing else "always"})
+                   {"bench_when": "missing" if if_missing else "always", "bench_fleet_mode": fleet_mode})
     result = _plan_result(settings, record)
     result["bench"] = record["phases"][0]["data"]
     project = settings.project()
     loaded = [load_bench(project.root / entry["file"]) for entry in result["bench"].values()
               if entry.get("file")]
     details = [bench_text(loaded)] if loaded else []
+    if len(loaded) > 1:
+        text, result["comparison"] = fleet_comparison(project, [r.get("host") for r in loaded])
+        details.append(text)
     details += [f"{host}: skipped: {entry['skipped']}" for host, entry in sorted(result["bench"].items())
                 if entry.get("skipped")]
     out.success(result, _plan_text(record, result, "\n".join(details)), exit_code=ExitCode(record["exit_code"]))

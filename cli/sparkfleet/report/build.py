@@ -21,6 +21,7 @@ from sparkfleet.report.chart_files import draw_charts
 from sparkfleet.report.inputs import NO_RUN_ID, SAFE_NAME, Inputs, load, read_json
 from sparkfleet.report.outcome import outcome
 from sparkfleet.report.sections.bench import bench
+from sparkfleet.report.sections.comparison import fleet_comparison
 from sparkfleet.report.sections.data_notes import data_notes
 from sparkfleet.report.sections.fleet import fleet
 from sparkfleet.report.sections.header import header
@@ -39,6 +40,7 @@ def render(inputs: Inputs, report_dir: Path, chart_files: dict[str, str], chart_
     """The report's markdown. chart_files: chart name -> file name beside the report (none: no chart shown)."""
     done = outcome(inputs)
     sections = [header(inputs, done), fleet(inputs), verify(inputs, done), bench(inputs, done, chart_files),
+                fleet_comparison(inputs),
                 timeline(inputs, done), problems(inputs), next_steps(inputs, done), where(inputs, report_dir),
                 data_notes(inputs.notices, chart_errors), FOOTER]
     return "\n\n".join(s.strip("\n") for s in sections if s) + "\n"

@@ -53,6 +53,7 @@ class HostBench:
     previous: Bench | None = None
     from_this_run: bool = False
     skipped: str | None = None  # why the record's bench phase skipped this host
+    history: list[Bench] = field(default_factory=list)  # up to and with current, oldest first (fleet comparison)
 
 
 @dataclass
@@ -300,4 +301,5 @@ def _host_bench(project: Project, host: str, published_entry: dict | None, notic
     if result.current is not None:
         before = [b for b in benches if b.key < result.current.key]
         result.previous = before[-1] if before else None
+        result.history = [*before, result.current]
     return result
