@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import logging
 import os
 import shutil
 import socket
@@ -67,7 +68,8 @@ def settings_for(tmp_path: Path, **env: str) -> Settings:
             "SPARKFLEET_VIDEO_MEDIA_DIR": str(tmp_path / "media"),
             "SPARKFLEET_VIDEO_BENCH_DIR": str(tmp_path / "bench"),
             "SPARKFLEET_VIDEO_NOTES_FILE": str(tmp_path / "NOTES.md"),
-            "SPARKFLEET_VIDEO_URL_HOSTS": "127.0.0.1"}
+            "SPARKFLEET_VIDEO_URL_HOSTS": "127.0.0.1",
+            "SPARKFLEET_VIDEO_ALLOWED_HOSTS": "testserver"}  # the Host TestClient sends
     base.update({f"SPARKFLEET_VIDEO_{k.upper()}": v for k, v in env.items()})
     return Settings.from_env(base)
 
@@ -478,22 +480,68 @@ def test_a_one_segment_clip_goes_to_vllm_as_it_is_and_a_longer_one_in_segments(t
         vllm.server.shutdown()
 
 
-def test_api_key_is_enforced_on_v1_and_api_only(tmp_path):
+def test_api_key_is_enforced_on_v1_api_and_metrics(tmp_path):
     key_file = tmp_path / "key"
     key_file.write_text("s3cret\n")
     with TestClient(create_app(settings_for(tmp_path, api_key_file=str(key_file)))) as client:
         assert client.get("/health").status_code == 200
-        assert client.get("/metrics").status_code == 200
         assert client.get("/openapi.json").status_code == 200
-        for path in ("/v1/jobs", "/api/system", "/api/bench", "/api/notes"):
+        for path in ("/v1/jobs", "/api/system", "/api/bench", "/api/notes", "/metrics"):
             assert_error(client.get(path), 401, "unauthorized")
             assert_error(client.get(path, headers={"X-API-Key": "wrong"}), 401, "unauthorized")
             assert client.get(path, headers={"X-API-Key": "s3cret"}).status_code == 200
         assert_error(client.post("/v1/jobs", json={"prompt": "x"}), 401, "unauthorized")
-        assert client.get("/v1/jobs?api_key=s3cret").status_code == 200  # for <video src> and EventSource
+        security = client.get("/openapi.json").json()["paths"]["/v1/jobs/{job_id}/video"]["get"]["security"]
+        assert {"apiKeyQuery": []} in security
     key_file.write_text("")
     with TestClient(create_app(settings_for(tmp_path, api_key_file=str(key_file)))) as client:
         assert client.get("/v1/jobs").status_code == 200  # an empty key file: no key needed
+
+
+def test_the_query_key_works_only_where_a_browser_cannot_send_a_header(tmp_path):
+    """?api_key= is for <video src> and EventSource (GET video, GET events); everywhere else it is refused,
+    POST included (a key in a URL ends up in logs and histories)."""
+    key_file = tmp_path / "key"
+    key_file.write_text("s3cret\n")
+    settings = settings_for(tmp_path, api_key_file=str(key_file))
+    put_job(settings, stored_job("j_q"))
+    with TestClient(create_app(settings)) as client:
+        for path in ("/v1/jobs?api_key=s3cret", "/v1/jobs/j_q?api_key=s3cret", "/metrics?api_key=s3cret",
+                     "/api/notes?api_key=s3cret"):
+            assert "X-API-Key" in assert_error(client.get(path), 401, "unauthorized")["hint"]
+        assert_error(client.post("/v1/jobs?api_key=s3cret", json={"prompt": "x", "url": "http://127.0.0.1/a"}),
+                     401, "unauthorized")
+        assert_error(client.delete("/v1/jobs/j_q?api_key=s3cret"), 401, "unauthorized")
+        # the two browser routes take it (410: the stored job has no video; past the key check)
+        assert_error(client.get("/v1/jobs/j_q/video?api_key=s3cret"), 410, "expired")
+        assert_error(client.get("/v1/jobs/j_q/video?api_key=wrong"), 401, "unauthorized")
+        with client.stream("GET", "/v1/jobs/j_q/events?api_key=s3cret") as resp:
+            assert resp.status_code == 200
+        assert client.get("/v1/jobs/j_q").status_code == 401
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe not utf-8", None], ids=["not-utf8", "unreadable"])
+def test_an_unusable_key_file_refuses_every_protected_request(tmp_path, content, caplog):
+    """Fail closed: a key file that exists but cannot be read (or decoded) never means 'no key'."""
+    key_file = tmp_path / "key"
+    if content is None and os.geteuid() == 0:
+        key_file.mkdir()  # root reads a file whatever its mode; a folder it cannot read as a file
+    elif content is None:
+        key_file.write_text("s3cret\n")
+        key_file.chmod(0o000)
+    else:
+        key_file.write_bytes(content)
+    logging.getLogger("sparkfleet_video").addHandler(caplog.handler)  # the service's logger does not propagate
+    with TestClient(create_app(settings_for(tmp_path, api_key_file=str(key_file)))) as client:
+        for path in ("/v1/jobs", "/api/system", "/metrics"):
+            for headers in ({}, {"X-API-Key": "s3cret"}, {"X-API-Key": b"\xff"}):
+                resp = client.get(path, headers=headers)
+                assert_error(resp, 503, "api_key_unreadable")
+                assert resp.headers["retry-after"]
+        assert_error(client.post("/v1/jobs", json={"prompt": "x"}), 503, "api_key_unreadable")
+        assert client.get("/health").status_code == 200
+    logging.getLogger("sparkfleet_video").removeHandler(caplog.handler)
+    assert "API key file unusable" in caplog.text and str(key_file) in caplog.text
 
 
 def test_events_stream_a_finished_job_then_end(tmp_path):

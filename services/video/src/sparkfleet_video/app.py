@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import mimetypes
@@ -38,6 +37,7 @@ from pydantic import ValidationError
 from starlette.routing import Match
 
 from . import __version__, markdown, system
+from .access import KeyFile, RequestGuard, check_key, redact_access_log
 from .config import Settings
 from .errors import VALIDATION_HINT, ApiError, describe_validation, install_handlers
 from .jobs import FINISHED, JobManager, new_job, new_job_id
@@ -78,26 +78,6 @@ _DESCRIPTIONS = {400: "bad request (empty file, malformed body)", 401: "missing 
                  503: "vLLM is down or loading (see Retry-After)"}
 
 
-class KeyCheck:
-    """X-API-Key against the key file (re-read at most every 5 s); no file or an empty one: no key needed."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._key: str | None = None
-        self._read_at = -1e9
-
-    def key(self) -> str | None:
-        if self.path is None:
-            return None
-        if time.monotonic() - self._read_at > 5.0:
-            try:
-                self._key = self.path.read_text(encoding="utf-8").strip() or None
-            except OSError:
-                self._key = None
-            self._read_at = time.monotonic()
-        return self._key
-
-
 def _setup_logging() -> None:
     """Our log lines on stderr (journald) at INFO; uvicorn configures only its own loggers."""
     if not log.handlers:
@@ -123,7 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     manager = JobManager(settings, store, vllm, metrics)
     metrics.watch_jobs(store.count_by_status, lambda: manager.queue_depth)
     tokens = TokenRate()
-    keys = KeyCheck(settings.api_key_file)
+    keys = KeyFile(settings.api_key_file)
+    redact_access_log()
 
     async def sampler() -> None:
         while True:
@@ -161,30 +142,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app, on_error=lambda code: metrics.errors.labels(code).inc())
 
     async def require_key(request: Request) -> None:
-        """X-API-Key header, or the api_key query parameter (for <video src> and EventSource, which cannot set
-        headers). Read from the request directly: the OpenAPI document declares the key only when there is one."""
-        expected = keys.key()
-        if expected is None:
-            return
-        given = request.headers.get("x-api-key") or request.query_params.get("api_key") or ""
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise ApiError(401, "unauthorized", "missing or wrong API key",
-                           "Send the key in the X-API-Key header (it is in the service's key file on the host).")
+        """X-API-Key header (read from the request directly: the OpenAPI document declares the key only when
+        there is one)."""
+        check_key(request, keys.state(), query_allowed=False)
+
+    async def require_key_or_query(request: Request) -> None:
+        """The same, or ?api_key=: for <video src> and EventSource, which cannot send headers (GET only)."""
+        check_key(request, keys.state(), query_allowed=True)
 
     # request metrics: a pure ASGI middleware (does not buffer streamed uploads or SSE)
     app.add_middleware(_RequestMetrics, metrics=metrics)
+    # outermost: a refused Host or Origin is answered before anything else runs
+    app.add_middleware(RequestGuard, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins,
+                       on_refused=lambda code: metrics.errors.labels(code).inc())
 
     # /v1 and /api routes sit on the app itself (not an APIRouter): a flat route list keeps the request metrics'
     # route labels and the 405 Allow header independent of how FastAPI nests included routers
     auth = [Depends(require_key)]
+    auth_or_query = [Depends(require_key_or_query)]
 
     @app.get("/health", summary="Service health and vLLM's state", response_model=Health, tags=["service"])
     async def health() -> dict:
         state = await vllm.check()
         return {"status": "ok", "version": __version__, "vllm": {"state": state.state, "model": state.model}}
 
-    @app.get("/metrics", summary="Prometheus metrics", tags=["service"], response_class=Response,
-             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+    @app.get("/metrics", summary="Prometheus metrics", tags=["service"], response_class=Response, dependencies=auth,
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+                        **_errors(401)})
     async def prometheus() -> Response:
         body = await asyncio.to_thread(generate_latest, metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
@@ -282,7 +266,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(status_code=204)
 
     @app.get("/v1/jobs/{job_id}/events", summary="Server-sent events: the job on every change, then `end`",
-             tags=["jobs"], response_class=StreamingResponse, dependencies=auth, responses={
+             tags=["jobs"], response_class=StreamingResponse, dependencies=auth_or_query, responses={
                 200: {"content": {"text/event-stream": {}},
                       "description": "`event: progress` with the job JSON per change, then `event: end`"},
                 **_errors(401, 404)})
@@ -303,7 +287,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.get("/v1/jobs/{job_id}/video", summary="The uploaded video (Range requests work)", tags=["jobs"],
-             response_class=FileResponse, dependencies=auth, responses={
+             response_class=FileResponse, dependencies=auth_or_query, responses={
                 200: {"content": {"video/mp4": {}}, "description": "the video"},
                 206: {"description": "part of the video (Range)"}, **_errors(401, 404, 410)})
     async def video(job_id: str) -> FileResponse:
@@ -350,14 +334,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
                                  routes=app.routes)
-            if keys.key() is not None:  # document the key only where one is required
+            if keys.state().key is not None:  # document the key only where one is required
                 schema.setdefault("components", {})["securitySchemes"] = {
                     "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                     "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"}}
                 for path, ops in schema.get("paths", {}).items():
-                    if path.startswith(("/v1/", "/api/")):
+                    if path.startswith(("/v1/", "/api/")) or path == "/metrics":
+                        query = path.endswith(("/video", "/events"))
                         for op in ops.values():
-                            op["security"] = [{"apiKeyHeader": []}, {"apiKeyQuery": []}]
+                            op["security"] = [{"apiKeyHeader": []}] + ([{"apiKeyQuery": []}] if query else [])
             app.openapi_schema = schema
         return app.openapi_schema
 

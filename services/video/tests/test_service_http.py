@@ -1,0 +1,157 @@
+"""The service as a real process (`python -m sparkfleet_video`) over real HTTP and HTTPS: what reaches its access
+log, which Host names and Origins it answers, and TLS with a certificate made here by openssl."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("uvicorn")
+
+KEY = "s3cret-key-for-the-test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Service:
+    """`python -m sparkfleet_video` on a free loopback port (HTTPS when `context` is given), vLLM down."""
+
+    def __init__(self, tmp_path: Path, context: ssl.SSLContext | None = None, **env: str) -> None:
+        self.port = free_port()
+        self.context = context
+        self.log = tmp_path / f"service-{self.port}.log"
+        full = {**os.environ,
+                "SPARKFLEET_VIDEO_VLLM_URL": f"http://127.0.0.1:{free_port()}",  # down
+                "SPARKFLEET_VIDEO_DATA_DIR": str(tmp_path / "data"),
+                "SPARKFLEET_VIDEO_MEDIA_DIR": str(tmp_path / "media"),
+                "SPARKFLEET_VIDEO_BENCH_DIR": str(tmp_path / "bench"),
+                "SPARKFLEET_VIDEO_NOTES_FILE": str(tmp_path / "NOTES.md"),
+                **{f"SPARKFLEET_VIDEO_{k}": v for k, v in env.items()}}
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "sparkfleet_video", "--host", "127.0.0.1",
+                                          "--port", str(self.port)], env=full, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if self.request("GET", "/health")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("the service did not start: " + self.stop()[-2000:])
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                context: ssl.SSLContext | None = None, plain: bool = False) -> tuple[int, dict | str]:
+        context = context or self.context
+        conn = (http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=context)
+                if context and not plain else http.client.HTTPConnection("127.0.0.1", self.port, timeout=10))
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            text = resp.read().decode()
+        finally:
+            conn.close()
+        try:
+            return resp.status, json.loads(text)
+        except ValueError:
+            return resp.status, text
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return self.log.read_text()
+
+
+@pytest.fixture
+def keyed(tmp_path):
+    (tmp_path / "key").write_text(KEY + "\n")
+    service = Service(tmp_path, API_KEY_FILE=str(tmp_path / "key"), ALLOWED_HOSTS="spark-1.lan,192.0.2.7")
+    yield service
+    service.stop()
+
+
+def multipart_body() -> tuple[bytes, str]:
+    boundary = "b0undary"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nhi\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n'
+            f"Content-Type: video/mp4\r\n\r\n").encode() + b"\0" * 2000 + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_the_access_log_never_holds_the_key(keyed):
+    status, _ = keyed.request("GET", f"/v1/jobs/j_nope/events?api_key={KEY}")
+    assert status == 404  # past the key check: the job does not exist
+    assert keyed.request("GET", f"/v1/jobs/j_nope/video?x=1&api_key={KEY}&y=2")[0] == 404
+    log = keyed.stop()
+    assert "/v1/jobs/j_nope/events?api_key=[redacted]" in log, log
+    assert "api_key=[redacted]&y=2" in log
+    assert KEY not in log
+
+
+def test_only_the_hosts_own_names_and_loopback_are_answered(keyed):
+    """DNS rebinding: a page on evil.example whose name now resolves to the Spark sends Host: evil.example."""
+    headers = {"X-API-Key": KEY}
+    for host in ("evil.example", "evil.example:8080", "spark-1.lan.evil.example", "[::2]:80"):
+        status, body = keyed.request("GET", "/v1/jobs", headers={**headers, "Host": host})
+        assert status == 421 and body["error"]["code"] == "untrusted_host", (host, body)
+        assert keyed.request("GET", "/health", headers={"Host": host})[0] == 421
+    for host in ("spark-1.lan", f"SPARK-1.lan:{keyed.port}", "192.0.2.7:8080", f"127.0.0.1:{keyed.port}",
+                 "localhost", "[::1]:8080"):
+        assert keyed.request("GET", "/v1/jobs", headers={**headers, "Host": host})[0] == 200, host
+
+
+def test_a_cross_site_post_is_refused_before_the_body_is_read(keyed, tmp_path):
+    """A form on another site can POST multipart to the service without a CORS preflight; the browser then
+    sends its Origin (or at least Sec-Fetch-Site: cross-site). The key does not help such a request."""
+    body, ctype = multipart_body()
+    base = {"Content-Type": ctype, "X-API-Key": KEY}
+    for extra in ({"Origin": "http://evil.example"}, {"Origin": "null"},
+                  {"Origin": f"http://127.0.0.1:{keyed.port + 1}"}, {"Sec-Fetch-Site": "cross-site"}):
+        status, answer = keyed.request("POST", "/v1/jobs", body, {**base, **extra})
+        assert status == 403 and answer["error"]["code"] == "cross_origin", (extra, answer)
+        assert keyed.request("DELETE", "/v1/jobs/j_x", headers={"X-API-Key": KEY, **extra})[0] == 403
+    assert not any((tmp_path / "data" / "uploads").iterdir())
+    # the dashboard's own origin, and a client that is not a browser (no Origin), get past the check
+    status, answer = keyed.request("POST", "/v1/jobs", body, {**base, "Origin": f"http://127.0.0.1:{keyed.port}"})
+    assert answer["error"]["code"] == "not_a_video", answer
+    assert keyed.request("POST", "/v1/jobs", body, base)[1]["error"]["code"] == "not_a_video"
+    # reading is not state-changing: a GET with a foreign Origin is up to CORS (no CORS headers: unreadable)
+    assert keyed.request("GET", "/v1/jobs", headers={"X-API-Key": KEY, "Origin": "http://evil.example"})[0] == 200
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl is not installed")
+def test_tls_serves_https_with_the_given_certificate(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-subj", "/CN=sparkfleet-test", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    with pytest.raises(AssertionError, match="TLS_CERT_FILE and SPARKFLEET_VIDEO_TLS_KEY_FILE go together"):
+        Service(tmp_path, TLS_CERT_FILE=str(cert))  # one without the other: a clear error, no start
+    pinned = ssl.create_default_context(cafile=str(cert))
+    service = Service(tmp_path, pinned, TLS_CERT_FILE=str(cert), TLS_KEY_FILE=str(key))
+    try:
+        status, body = service.request("GET", "/health")
+        assert status == 200 and body["status"] == "ok"
+        with pytest.raises(ssl.SSLError):  # the system's CAs do not know it: pinning is what makes it trusted
+            service.request("GET", "/health", context=ssl.create_default_context())
+        with pytest.raises((http.client.HTTPException, OSError)):  # plain HTTP gets no answer
+            service.request("GET", "/health", plain=True)
+    finally:
+        service.stop()
