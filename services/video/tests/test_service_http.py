@@ -155,3 +155,58 @@ def test_tls_serves_https_with_the_given_certificate(tmp_path):
             service.request("GET", "/health", plain=True)
     finally:
         service.stop()
+
+
+def test_the_dashboard_takes_the_key_from_the_links_fragment_and_plays_the_video_with_it(tmp_path):
+    """A real Chromium opens http://host:port/#key=KEY: the key reaches the page but never the server's log (a
+    fragment is not sent), leaves the address bar, is kept for the tab only, and the page's API calls and its
+    <video> (which cannot send a header: ?api_key=) get through."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("no Chromium (apt-get install chromium)")
+    import asyncio
+
+    from sparkfleet_video.jobs import new_job
+    from sparkfleet_video.store import Store
+
+    source = tmp_path / "data" / "uploads" / "j_browser" / "source"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(b"\0" * 4096)
+    job = new_job("j_browser", "Describe", {"kind": "upload", "name": "clip.mp4"}, {"segment_seconds": 10, "fps": 2},
+                  {"container": "mov,mp4", "codec": "h264", "duration_s": 3.0, "width": 160, "height": 120,
+                   "size_bytes": 4096}, 0.05)
+    job["status"] = "done"
+    store = Store(tmp_path / "data" / "jobs.db")
+    asyncio.run(store.put(job, str(source)))
+    store.close()
+    (tmp_path / "key").write_text(KEY + "\n")
+    service = Service(tmp_path, API_KEY_FILE=str(tmp_path / "key"))
+    base = f"http://127.0.0.1:{service.port}/"
+    try:
+        with playwright.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                         args=["--headless=new", "--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page()
+                with page.expect_response(lambda r: "/v1/jobs?limit=1" in r.url) as probe:
+                    page.goto(base + "#key=" + KEY)
+                assert probe.value.status == 200
+                assert page.evaluate("location.hash") == ""
+                assert page.evaluate("sessionStorage.getItem('sparkfleet.video.apiKey')") == KEY
+                assert page.evaluate("localStorage.length") == 0
+                assert page.locator('[data-testid="api-key-form"]').is_hidden()
+                with page.expect_response(lambda r: "/v1/jobs/j_browser/video" in r.url) as video:
+                    page.evaluate("location.hash = '#job/j_browser'")
+                assert video.value.status in (200, 206)
+                # a tab without the key asks for it
+                other = browser.new_page()
+                with other.expect_response(lambda r: "/v1/jobs?limit=1" in r.url) as probe:
+                    other.goto(base)
+                assert probe.value.status == 401
+                other.locator('[data-testid="api-key-form"]').wait_for(state="visible", timeout=5000)
+            finally:
+                browser.close()
+    finally:
+        log = service.stop()
+    assert KEY not in log and "api_key=[redacted]" in log
