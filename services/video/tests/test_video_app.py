@@ -422,6 +422,8 @@ class StandInVllm:
         import threading
 
         chats = self.chats = []
+        hold = self.hold = threading.Event()  # clear it to keep chat answers back until it is set again
+        hold.set()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *_args) -> None:
@@ -440,6 +442,7 @@ class StandInVllm:
 
             def do_POST(self) -> None:
                 chats.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                hold.wait(30)
                 self.answer({"choices": [{"message": {"content": "a test pattern"}}],
                              "usage": {"prompt_tokens": 50, "completion_tokens": 4}})
 
@@ -478,6 +481,70 @@ def test_a_one_segment_clip_goes_to_vllm_as_it_is_and_a_longer_one_in_segments(t
             assert (cut.frame_rate, cut.duration_s) == (2.0, 2.0)
     finally:
         vllm.server.shutdown()
+
+
+@needs_ffmpeg
+def test_segments_are_capped_per_job_and_in_the_queue_and_stored_as_rows(tmp_path, media):
+    """A job of more segments than allowed is 413 (with the segment_seconds that would fit); segments waiting
+    over the queue's limit is 429 with Retry-After; each segment is a row of its own, not part of the job's JSON."""
+    vllm = StandInVllm()
+    try:
+        with TestClient(create_app(settings_for(tmp_path / "a", vllm_url=vllm.url, max_segments="1"))) as client:
+            err = assert_error(upload(client, media["clip"], segment_seconds="2"), 413, "too_many_segments")
+            assert "2 segments" in err["message"] and "at most 1" in err["message"]
+            assert "segment_seconds=3" in err["hint"]
+        settings = settings_for(tmp_path, vllm_url=vllm.url, max_queued_segments="2")
+        with TestClient(create_app(settings)) as client:
+            vllm.hold.clear()
+            first = upload(client, media["clip"], segment_seconds="2")  # 2 segments waiting
+            assert first.status_code == 202, first.text
+            resp = upload(client, media["clip"])
+            err = assert_error(resp, 429, "queue_full")
+            assert "at most 2" in err["message"] and resp.headers["retry-after"] == "60"
+            vllm.hold.set()
+            job = client.get(f"/v1/jobs/{first.json()['id']}").json()
+            deadline = time.monotonic() + 30
+            while job["status"] not in ("done", "failed") and time.monotonic() < deadline:
+                time.sleep(0.1)
+                job = client.get(f"/v1/jobs/{job['id']}").json()
+            assert job["status"] == "done" and [s["status"] for s in job["segments"]] == ["done", "done"]
+            assert upload(client, media["clip"]).status_code == 202  # the queue drained
+    finally:
+        vllm.hold.set()
+        vllm.server.shutdown()
+    import sqlite3
+
+    db = sqlite3.connect(settings.db_path)
+    data = json.loads(db.execute("SELECT data FROM jobs WHERE id=?", (job["id"],)).fetchone()[0])
+    assert "segments" not in data
+    rows = db.execute("SELECT idx, data FROM segments WHERE job_id=? ORDER BY idx", (job["id"],)).fetchall()
+    assert [(i, json.loads(d)["status"]) for i, d in rows] == [(0, "done"), (1, "done")]
+    db.close()
+
+
+def test_a_version_1_jobs_db_is_migrated_to_segment_rows(tmp_path):
+    """A jobs.db written by the service before 1.3 (segments inside each job's JSON) is read as it was."""
+    import sqlite3
+
+    settings = settings_for(tmp_path)
+    settings.data_dir.mkdir(parents=True)
+    seg = {"index": 0, "start_s": 0.0, "end_s": 2.0, "status": "done", "text": "first",
+           "usage": {"prompt_tokens": 10, "completion_tokens": 3}, "seconds": 0.1, "attempts": 1, "error": None}
+    job = stored_job("j_v1", segments=[seg, {**seg, "index": 1, "start_s": 2.0, "end_s": 3.0, "text": "second"}])
+    db = sqlite3.connect(settings.db_path)
+    db.executescript("""CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL, upload_path TEXT, expired INTEGER NOT NULL DEFAULT 0, data TEXT NOT NULL);""")
+    db.execute("INSERT INTO jobs VALUES (?,?,?,?,?,?,?)", ("j_v1", "done", job["created_at"], job["updated_at"],
+                                                            None, 0, json.dumps(job)))
+    db.commit()
+    db.close()
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/jobs/j_v1").json() == job
+        assert client.get("/v1/jobs").json()["jobs"] == [job]
+    db = sqlite3.connect(settings.db_path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM segments WHERE job_id='j_v1'").fetchone()[0] == 2
+    db.close()
 
 
 def test_api_key_is_enforced_on_v1_api_and_metrics(tmp_path):

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import mimetypes
 import shutil
 import time
@@ -41,7 +42,7 @@ from .access import KeyFile, RequestGuard, check_key, redact_access_log
 from .config import Settings
 from .errors import VALIDATION_HINT, ApiError, describe_validation, install_handlers
 from .jobs import FINISHED, JobManager, new_job, new_job_id
-from .media import probe
+from .media import plan_segments, probe
 from .metrics import Metrics
 from .models import (
     BenchList,
@@ -65,6 +66,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 WAIT_MAX_S = 600.0
 SAMPLE_INTERVAL_S = 5.0
 RETRY_AFTER_S = "15"
+QUEUE_RETRY_AFTER_S = "60"
 
 
 def _errors(*codes: int) -> dict:
@@ -73,9 +75,13 @@ def _errors(*codes: int) -> dict:
 
 _DESCRIPTIONS = {400: "bad request (empty file, malformed body)", 401: "missing or wrong X-API-Key",
                  404: "no such job", 410: "the video was deleted after the retention period",
-                 413: "the upload is over the size limit", 415: "not a video, or a content type other than "
+                 403: "a cross-site request, or a URL this service may not fetch", 421: "an untrusted Host name",
+                 413: "the upload is over the size limit, or the video would be too many segments",
+                 415: "not a video, or a content type other than "
                  "multipart/form-data or application/json", 422: "invalid fields, unreadable or too long video",
-                 503: "vLLM is down or loading (see Retry-After)"}
+                 429: "too many segments queued, uploads or URL fetches at once (see Retry-After)",
+                 503: "vLLM is down or loading, or the API key file cannot be read (see Retry-After)",
+                 507: "the disk would go below the free-space reserve"}
 
 
 def _setup_logging() -> None:
@@ -177,7 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               openapi_extra={"requestBody": form_schema()},
              responses={202: {"model": Job, "description": "the job, queued"},
                         200: {"model": Job, "description": "the finished job (wait=true)"},
-                        **_errors(400, 401, 413, 415, 422, 503)})
+                        **_errors(400, 401, 403, 413, 415, 421, 422, 429, 503, 507)})
     async def submit(request: Request) -> JSONResponse:
         job_id = new_job_id()
         folder = manager.upload_dir(job_id)
@@ -223,12 +229,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         t0 = time.monotonic()
         info = await probe(dest, source["name"], settings.max_duration_s)
         probe_s = time.monotonic() - t0
+        segments = len(plan_segments(info.duration_s, form.segment_seconds))
+        if segments > settings.max_segments:
+            shortest = math.ceil(info.duration_s / settings.max_segments)
+            raise ApiError(413, "too_many_segments", f"{source['name']} would be {segments} segments of "
+                           f"{form.segment_seconds:g} s; this service takes at most {settings.max_segments} a job",
+                           f"Send segment_seconds={max(shortest, 2)} or more, or cut the video into parts.")
         state = await vllm.check()
         if state.state != READY:
             what = "loading (the model is not served yet)" if state.state == "loading" else "down"
             raise ApiError(503, "vllm_unavailable", f"vLLM is {what}; the video was not queued",
                            f"Retry in {RETRY_AFTER_S} s; /health shows vLLM's state.",
                            headers={"Retry-After": RETRY_AFTER_S})
+        waiting = manager.pending_segments()
+        if waiting + segments > settings.max_queued_segments:
+            raise ApiError(429, "queue_full", f"{waiting} segments are waiting and this job adds {segments}; this "
+                           f"service queues at most {settings.max_queued_segments}",
+                           "Retry once earlier jobs are done (see Retry-After), or send fewer segments "
+                           "(a larger segment_seconds).", headers={"Retry-After": QUEUE_RETRY_AFTER_S})
         job = new_job(job_id, form.prompt, source, {"segment_seconds": form.segment_seconds, "fps": form.fps},
                       info.as_dict(), probe_s)
         await manager.submit(job, dest)
