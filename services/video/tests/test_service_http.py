@@ -3,6 +3,7 @@ log, which Host names and Origins it answers, and TLS with a certificate made he
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -210,3 +211,56 @@ def test_the_dashboard_takes_the_key_from_the_links_fragment_and_plays_the_video
     finally:
         log = service.stop()
     assert KEY not in log and "api_key=[redacted]" in log
+
+
+def test_uploads_and_url_fetches_at_once_are_bounded(tmp_path):
+    """Two slow clients hold the service's slots (a URL that trickles, an upload that stalls); the next ones get
+    429 with Retry-After at once instead of more disk held; a client that goes away frees its slot and its files."""
+    import threading
+
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def trickle() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+                while not stop.wait(0.2):
+                    conn.sendall(b"x")
+
+    threading.Thread(target=trickle, daemon=True).start()
+    service = Service(tmp_path, MAX_UPLOADS="2", MAX_URL_FETCHES="1", URL_HOSTS="127.0.0.1", URL_DEADLINE_S="4")
+    slow_url = json.dumps({"prompt": "hi", "url": f"http://127.0.0.1:{listener.getsockname()[1]}/a.mp4"}).encode()
+    as_json = {"Content-Type": "application/json"}
+    try:
+        fetching = threading.Thread(target=service.request, args=("POST", "/v1/jobs", slow_url, as_json), daemon=True)
+        fetching.start()
+        time.sleep(0.5)
+        status, body = service.request("POST", "/v1/jobs", slow_url, as_json)
+        assert (status, body["error"]["code"]) == (429, "too_many_fetches"), body
+        stalled = socket.create_connection(("127.0.0.1", service.port))
+        form, ctype = multipart_body()
+        stalled.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {ctype}\r\n"
+                        f"Content-Length: {10 * 1024 * 1024}\r\n\r\n".encode() + form[:200])
+        time.sleep(0.5)
+        conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
+        conn.request("POST", "/v1/jobs", *multipart_body()[:1], headers={"Content-Type": ctype})
+        resp = conn.getresponse()
+        answer = json.loads(resp.read())
+        conn.close()
+        assert (resp.status, answer["error"]["code"]) == (429, "too_many_uploads"), answer
+        assert resp.getheader("Retry-After") == "5" and "at most 2" in answer["error"]["message"]
+        stalled.close()
+        fetching.join(10)
+        deadline = time.monotonic() + 10
+        while (code := service.request("POST", "/v1/jobs", form, {"Content-Type": ctype})[0]) == 429:
+            assert time.monotonic() < deadline, "the slots were not freed"
+            time.sleep(0.2)
+        assert code == 415  # the junk upload itself, past the cap
+        assert not any((tmp_path / "data" / "uploads").iterdir())
+    finally:
+        stop.set()
+        listener.close()
+        service.stop()

@@ -8,6 +8,7 @@ lab's CPU vLLM serving the tiny Qwen3-VL) and SPARKFLEET_VIDEO_E2E_MEDIA_DIR is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
@@ -768,3 +769,148 @@ def test_now_iso_sorts_as_text():
     a = now_iso()
     time.sleep(0.002)
     assert now_iso() > a
+
+
+class CountingServer:
+    """A real HTTP server on loopback that counts its requests; `routes` maps a path to (status, headers, body)."""
+
+    def __init__(self, routes: dict[str, tuple[int, dict, bytes]], family: int = socket.AF_INET) -> None:
+        import http.server
+        import threading
+
+        hits = self.hits = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *_args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                status, headers, body = routes.get(self.path, (404, {}, b"no"))
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        class Server(http.server.ThreadingHTTPServer):
+            address_family = family
+
+        self.server = Server(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@needs_ffmpeg
+def test_url_fetch_refuses_every_non_public_address_and_redirects_to_one(tmp_path, media):
+    """With `*` the service still fetches from public addresses only: each form below reaches loopback, the
+    network itself or the cloud metadata address, and the servers behind them see no request. A host named in
+    the list may be local (the operator said so), but a redirect from it to an unnamed local address is refused."""
+    clip = media["clip"].read_bytes()
+    v4 = CountingServer({"/clip.mp4": (200, {}, clip)})
+    v6 = CountingServer({"/clip.mp4": (200, {}, clip)}, socket.AF_INET6) if _ipv6_loopback() else None
+    p4, p6 = v4.port, (v6.port if v6 else v4.port)
+    try:
+        with TestClient(create_app(settings_for(tmp_path, url_hosts="*"))) as client:
+            for url in (f"http://127.0.0.1:{p4}/clip.mp4", f"http://[::1]:{p6}/clip.mp4",
+                        f"http://2130706433:{p4}/clip.mp4", f"http://0x7f000001:{p4}/clip.mp4",
+                        f"http://0.0.0.0:{p4}/clip.mp4", f"http://[::ffff:127.0.0.1]:{p4}/clip.mp4",
+                        f"http://localhost:{p4}/clip.mp4", f"http://127.1:{p4}/clip.mp4",
+                        "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/a.mp4", "http://[fe80::1]/a"):
+                err = assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": url}), 403,
+                                   "url_address_not_allowed")
+                assert "not public" in err["message"] and "video_endpoint_url_hosts" in err["hint"], url
+        assert v4.hits == [] and (v6 is None or v6.hits == [])
+        redirects = CountingServer({"/to-v6": (302, {"Location": f"http://[::1]:{p6}/clip.mp4"}, b""),
+                                    "/to-local": (302, {"Location": f"http://localhost:{p4}/clip.mp4"}, b""),
+                                    "/to-self": (302, {"Location": "/clip.mp4"}, b""),
+                                    "/clip.mp4": (200, {}, clip)})
+        try:
+            settings = settings_for(tmp_path / "named", url_hosts="127.0.0.1,*")
+            with TestClient(create_app(settings)) as client:
+                base = f"http://127.0.0.1:{redirects.port}"
+                for path in ("/to-v6", "/to-local"):
+                    assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": base + path}), 403,
+                                 "url_address_not_allowed")
+                # a redirect on the named host itself is followed (then vLLM is down: 503)
+                assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": base + "/to-self"}), 503,
+                             "vllm_unavailable")
+            assert redirects.hits == ["/to-v6", "/to-local", "/to-self", "/clip.mp4"]
+            assert v4.hits == [] and (v6 is None or v6.hits == [])
+            assert not any(settings.uploads_dir.iterdir())
+        finally:
+            redirects.stop()
+    finally:
+        v4.stop()
+        if v6:
+            v6.stop()
+
+
+def test_a_trickling_url_is_cut_at_the_deadline(tmp_path):
+    """One byte every 0.2 s: each read is quick, so only an overall deadline ends it."""
+    import threading
+
+    stop = threading.Event()
+
+    def trickle(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n")
+            for _ in range(40):
+                if stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    settings = settings_for(tmp_path, url_deadline_s="1.5")
+    try:
+        with TestClient(create_app(settings)) as client:
+            started = time.monotonic()
+            err = assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": f"http://127.0.0.1:{port}/a"}),
+                               422, "url_unreachable")
+            took = time.monotonic() - started
+        assert "within 1.5 s" in err["message"] and 1.4 < took < 4, took
+        assert not any(settings.uploads_dir.iterdir())
+    finally:
+        stop.set()
+        listener.close()
+
+
+def test_an_upload_that_would_go_below_the_disk_reserve_is_refused_and_removed(tmp_path, media):
+    """The reserve is set to just under what the test's disk has free now: a 32 MiB upload would cross it."""
+    free_mib = shutil.disk_usage(tmp_path).free / (1024 * 1024)
+    settings = settings_for(tmp_path, disk_reserve_mb=f"{free_mib - 8:.3f}")
+    with TestClient(create_app(settings)) as client:
+        err = assert_error(upload_bytes(client, os.urandom(32 * 1024 * 1024)), 507, "insufficient_storage")
+        assert "MiB free" in err["message"] and "DELETE" in err["hint"]
+        assert not any(settings.uploads_dir.iterdir())
+        resp = upload(client, media["clip"])  # a small one still fits
+        assert_error(resp, 503, "vllm_unavailable")
+
+
+def upload_bytes(client: TestClient, data: bytes):
+    return client.post("/v1/jobs", data={"prompt": "Describe"}, files={"file": ("big.mp4", data, "video/mp4")})

@@ -41,6 +41,7 @@ from . import __version__, markdown, system
 from .access import KeyFile, RequestGuard, check_key, redact_access_log
 from .config import Settings
 from .errors import VALIDATION_HINT, ApiError, describe_validation, install_handlers
+from .fetch import check_url, fetch_url, url_name
 from .jobs import FINISHED, JobManager, new_job, new_job_id
 from .media import plan_segments, probe
 from .metrics import Metrics
@@ -57,7 +58,7 @@ from .models import (
     form_schema,
 )
 from .store import Store
-from .uploads import check_url, fetch_url, receive_json, receive_multipart, url_name
+from .uploads import receive_json, receive_multipart
 from .vllm import READY, TokenRate, VllmClient
 
 log = logging.getLogger("sparkfleet_video")
@@ -67,6 +68,7 @@ WAIT_MAX_S = 600.0
 SAMPLE_INTERVAL_S = 5.0
 RETRY_AFTER_S = "15"
 QUEUE_RETRY_AFTER_S = "60"
+UPLOAD_RETRY_AFTER_S = "5"
 
 
 def _errors(*codes: int) -> dict:
@@ -165,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # /v1 and /api routes sit on the app itself (not an APIRouter): a flat route list keeps the request metrics'
     # route labels and the 405 Allow header independent of how FastAPI nests included routers
     auth = [Depends(require_key)]
+    busy = {"uploads": 0, "fetches": 0}  # POST /v1/jobs being received, and URL downloads, right now
     auth_or_query = [Depends(require_key_or_query)]
 
     @app.get("/health", summary="Service health and vLLM's state", response_model=Health, tags=["service"])
@@ -185,14 +188,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         200: {"model": Job, "description": "the finished job (wait=true)"},
                         **_errors(400, 401, 403, 413, 415, 421, 422, 429, 503, 507)})
     async def submit(request: Request) -> JSONResponse:
+        if busy["uploads"] >= settings.max_uploads:
+            raise ApiError(429, "too_many_uploads", f"{busy['uploads']} uploads are being received; this service "
+                           f"takes at most {settings.max_uploads} at once", "Retry in a few seconds.",
+                           headers={"Retry-After": UPLOAD_RETRY_AFTER_S})
         job_id = new_job_id()
         folder = manager.upload_dir(job_id)
         dest = folder / "source"
+        busy["uploads"] += 1
         try:
             wait = await _accept(request, job_id, dest)
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, folder, True)
             raise
+        finally:
+            busy["uploads"] -= 1
         if wait:
             finished = await manager.wait_finished(job_id, WAIT_MAX_S)
             if finished is not None and finished["status"] in FINISHED:
@@ -204,7 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Checks, stores and probes the video, queues the job; returns whether the client waits for it."""
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type == "multipart/form-data":
-            received = await receive_multipart(request, dest, settings.max_upload_bytes)
+            received = await receive_multipart(request, dest, settings.max_upload_bytes, settings.disk_reserve_bytes)
             form = _validate(received.fields)
             if received.file_path is not None and form.url:
                 raise ApiError(422, "invalid_request", "give either file or url, not both",
@@ -225,7 +235,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            "Send multipart/form-data (a file upload) or application/json (with url).")
         if form.url:
             source = {"kind": "url", "name": url_name(check_url(form.url, settings.url_hosts))}
-            await fetch_url(form.url, dest, settings.max_upload_bytes, settings.url_hosts)
+            if busy["fetches"] >= settings.max_url_fetches:
+                raise ApiError(429, "too_many_fetches", f"this service fetches at most {settings.max_url_fetches} "
+                               "URLs at once", "Retry in a few seconds, or upload the file.",
+                               headers={"Retry-After": UPLOAD_RETRY_AFTER_S})
+            busy["fetches"] += 1
+            try:
+                await fetch_url(form.url, dest, settings.max_upload_bytes, settings.url_hosts,
+                                settings.url_deadline_s, settings.disk_reserve_bytes)
+            finally:
+                busy["fetches"] -= 1
         t0 = time.monotonic()
         info = await probe(dest, source["name"], settings.max_duration_s)
         probe_s = time.monotonic() - t0
