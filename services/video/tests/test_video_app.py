@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -141,6 +140,7 @@ MP4 = "mov,mp4,m4a,3gp,3g2,mj2"
     ({"frames": 3000, "frame_rate": 25.0}, 2, None),  # 2 minutes: vLLM would decode every frame in its API server
     ({"height": 720}, 2, None),  # the re-encode would scale it down
     ({"rotation": 90}, 2, None),  # and turn it
+    ({"width": 8000, "height": 64}, 2, None),  # and scale a very wide one down
     ({"codec": "vp9", "container": "matroska,webm"}, 2, None),
 ])
 def test_which_videos_go_to_vllm_as_they_are_and_how_many_frames_it_keeps(changes, fps, kept):
@@ -153,25 +153,88 @@ def test_which_videos_go_to_vllm_as_they_are_and_how_many_frames_it_keeps(change
         assert int(video["frames"] / video["frame_rate"] * loader_fps) == kept
 
 
-def test_placing_a_video_as_it_is_links_or_copies_it_readable(tmp_path, monkeypatch):
+def test_placing_a_video_as_it_is_copies_it_for_vllms_group_only(tmp_path):
+    """A copy, never a hard link: a link is the upload itself, whose mode would change with it."""
     source = tmp_path / "uploads" / "source"
     source.parent.mkdir()
     source.write_bytes(b"video bytes")
     source.chmod(0o600)
     place_as_is(source, tmp_path / "media" / "j_1" / "seg-0.mp4")
-    linked = tmp_path / "media" / "j_1" / "seg-0.mp4"
-    assert linked.stat().st_ino == source.stat().st_ino
-    assert oct(linked.stat().st_mode & 0o777) == "0o644"
-
-    def cross_device(*_args):  # what link() says between two mounts (systemd's ReadWritePaths)
-        raise OSError(errno.EXDEV, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "link", cross_device)
-    place_as_is(source, tmp_path / "media" / "j_2" / "seg-0.mp4")
-    copied = tmp_path / "media" / "j_2" / "seg-0.mp4"
+    copied = tmp_path / "media" / "j_1" / "seg-0.mp4"
     assert copied.read_bytes() == b"video bytes" and copied.stat().st_ino != source.stat().st_ino
-    assert oct(copied.stat().st_mode & 0o777) == "0o644"
+    assert oct(copied.stat().st_mode & 0o777) == "0o640" and oct(source.stat().st_mode & 0o777) == "0o600"
+    assert copied.parent.stat().st_mode & 0o007 == 0
     assert sorted(p.name for p in copied.parent.iterdir()) == ["seg-0.mp4"]
+
+
+@needs_ffmpeg
+def test_media_files_are_not_readable_by_other_local_users(tmp_path, media):
+    """The upload 0600 in a 0700 folder; the segments 0640 in 0750 folders (vLLM reads them through its group)."""
+    vllm = StandInVllm()
+    settings = settings_for(tmp_path, vllm_url=vllm.url)
+    try:
+        with TestClient(create_app(settings)) as client:
+            job = upload(client, media["clip"], segment_seconds="2", wait="true").json()
+            assert job["status"] == "done", job
+            one = upload(client, media["clip"], wait="true").json()  # one segment: the clip as it is
+    finally:
+        vllm.server.shutdown()
+    upload_file = settings.uploads_dir / job["id"] / "source"
+    assert oct(upload_file.stat().st_mode & 0o777) == "0o600"
+    assert upload_file.parent.stat().st_mode & 0o077 == 0
+    for job_id in (job["id"], one["id"]):
+        folder = settings.media_dir / job_id
+        assert folder.stat().st_mode & 0o007 == 0
+        for seg in folder.iterdir():
+            assert oct(seg.stat().st_mode & 0o777) == "0o640", seg
+    assert settings.media_dir.stat().st_mode & 0o007 == 0
+
+
+@needs_ffmpeg
+def test_a_very_wide_video_is_scaled_down_before_vllm(tmp_path):
+    """8000x64 is cut to 640 px wide (the aspect kept, even sizes): vLLM would make every pixel into tokens."""
+    import subprocess
+
+    wide = tmp_path / "wide.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=8000x64:rate=4:duration=2",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(wide)], check=True)
+    asyncio.run(cut_segment(wide, tmp_path / "out" / "seg-0.mp4", 0, 2, 2))
+    cut = asyncio.run(probe(tmp_path / "out" / "seg-0.mp4", "seg-0.mp4", 60))
+    assert cut.width == 640 and 4 <= cut.height <= 6 and cut.height % 2 == 0, (cut.width, cut.height)
+    tall = tmp_path / "tall.mp4"  # and the height cap still holds, the aspect kept
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x960:rate=4:duration=2",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(tall)], check=True)
+    asyncio.run(cut_segment(tall, tmp_path / "out" / "seg-1.mp4", 0, 2, 2))
+    cut = asyncio.run(probe(tmp_path / "out" / "seg-1.mp4", "seg-1.mp4", 60))
+    assert (cut.width, cut.height) == (120, 360)
+
+
+def test_a_damaged_jobs_db_is_moved_aside_and_the_service_starts(tmp_path):
+    """Not a database at all: moved aside, a new one made. Damaged pages: what can be read is kept."""
+    import sqlite3
+
+    settings = settings_for(tmp_path)
+    settings.data_dir.mkdir(parents=True)
+    settings.db_path.write_bytes(b"this is not an SQLite file" * 200)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/jobs").json() == {"jobs": []}
+    assert [p.name.split("-")[0] for p in settings.data_dir.glob("jobs.db.corrupt-*")] == ["jobs.db.corrupt"]
+
+    other = settings_for(tmp_path / "b")
+    for i in range(40):
+        put_job(other, stored_job(f"j_{i:02d}", summary="x" * 3000))
+    db = sqlite3.connect(other.db_path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    index_page = db.execute("SELECT rootpage FROM sqlite_master WHERE name='jobs_status'").fetchone()[0]
+    db.close()
+    with other.db_path.open("r+b") as fh:  # wreck the status index: the table itself stays readable
+        fh.seek((index_page - 1) * page_size)
+        fh.write(b"\xff" * page_size)
+    with TestClient(create_app(other)) as client:
+        jobs = client.get("/v1/jobs?limit=100").json()["jobs"]
+    assert len(jobs) == 40 and jobs[0]["summary"] == "x" * 3000
+    assert list(other.data_dir.glob("jobs.db.corrupt-*"))
 
 
 def test_summary_prompt_has_times_texts_and_request_and_fits_a_budget():
@@ -257,6 +320,10 @@ def test_bad_files_get_their_4xx_before_vllm_is_asked(client, media, name, statu
 def test_truncated_mp4_names_ffprobes_reason(client, media):
     err = assert_error(upload(client, media["truncated"]), 422, "unreadable_video")
     assert "moov atom not found" in err["message"]
+    # in the service's words: ffprobe's own lines name demuxers, paths and pointer addresses
+    assert "@ 0x" not in err["message"] and "[mov" not in err["message"]
+    err = assert_error(upload(client, media["text"]), 415, "not_a_video")
+    assert err["message"] == "notes.txt is not a video file (no readable video data was found in it)"
 
 
 @needs_ffmpeg

@@ -15,7 +15,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
 
+    import os
+
     import uvicorn  # after parsing: --help and --version stay instant
+
+    # Whatever the unit's UMask: new folders 0750 and files 0640 at most, so vLLM's group (which the media folder
+    # passes on) can read the segments and nobody else can; uploads and the database are made 0600/0700 explicitly.
+    os.umask(0o027)
 
     from .config import ConfigError, Settings
 

@@ -43,7 +43,7 @@ from .config import Settings
 from .errors import VALIDATION_HINT, ApiError, describe_validation, install_handlers
 from .fetch import check_url, fetch_url, url_name
 from .jobs import FINISHED, JobManager, new_job, new_job_id
-from .media import plan_segments, probe
+from .media import PRIVATE_DIR, plan_segments, probe
 from .metrics import Metrics
 from .models import (
     BenchList,
@@ -100,10 +100,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _setup_logging()
     settings = settings or Settings.from_env()
     for folder in (settings.data_dir, settings.uploads_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):  # vLLM runs as another user and must read the segments
-        settings.media_dir.chmod(0o755)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # vLLM runs as another user and must read the segments: the role gives the folder vLLM's group (setgid, so
+    # each job's folder and file inherits it) and 2750; other local users read nothing
+    settings.media_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
 
     metrics = Metrics()
     store = Store(settings.db_path)

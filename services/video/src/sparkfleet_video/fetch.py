@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from .errors import ApiError
-from .uploads import ensure_space, safe_name, too_large
+from .uploads import ensure_space, private_file, safe_name, too_large
 
 MAX_REDIRECTS = 5
 CONNECT_TIMEOUT_S = 10.0
@@ -88,7 +88,7 @@ async def fetch_url(url: str, dest: Path, max_bytes: int, allowed_hosts: tuple[s
                     deadline_s: float = 60.0, reserve: int = 0) -> int:
     """Download `url` to `dest` under the size limit and the address policy above; 413 too_large,
     403 url_host_not_allowed / url_address_not_allowed, 422 url_unreachable, 507 insufficient_storage."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         async with asyncio.timeout(deadline_s):
             return await _fetch(url, dest, max_bytes, allowed_hosts, deadline_s, reserve)
@@ -135,7 +135,7 @@ async def _fetch(url: str, dest: Path, max_bytes: int, allowed_hosts: tuple[str,
                     raise too_large(max_bytes)
                 ensure_space(dest.parent, reserve, int(declared) if declared and declared.isdigit() else 0)
                 written = 0
-                with dest.open("wb") as fh:
+                with private_file(dest) as fh:
                     async for chunk in resp.aiter_bytes():
                         written += len(chunk)
                         if written > max_bytes:

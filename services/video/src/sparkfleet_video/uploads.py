@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -43,6 +44,11 @@ def ensure_space(folder: Path, reserve: int, incoming: int) -> None:
                        f"{reserve / mib:g} MiB free: the video was not stored",
                        "Retry later (finished jobs' files are removed after the retention period), delete old jobs "
                        "(DELETE /v1/jobs/{id}), or ask the operator to free space.")
+
+
+def private_file(path: Path) -> IO[bytes]:
+    """A new file only the service's user can read (0600 whatever the umask)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
 
 
 def safe_name(name: str | None, default: str = "video") -> str:
@@ -116,8 +122,8 @@ class _FormSink:
             self.result.file_named = bool(filename)
             self.result.file_name = safe_name(filename.decode("utf-8", "replace") if filename else None)
             self.result.file_path = self.dest
-            self.dest.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.dest.open("wb")
+            self.dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._fh = private_file(self.dest)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._is_file and self._fh is not None:
