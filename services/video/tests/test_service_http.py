@@ -231,7 +231,7 @@ def test_uploads_and_url_fetches_at_once_are_bounded(tmp_path):
                     conn.sendall(b"x")
 
     threading.Thread(target=trickle, daemon=True).start()
-    service = Service(tmp_path, MAX_UPLOADS="2", MAX_URL_FETCHES="1", URL_HOSTS="127.0.0.1", URL_DEADLINE_S="4")
+    service = Service(tmp_path, MAX_UPLOADS="2", MAX_URL_FETCHES="1", URL_HOSTS="127.0.0.1", URL_DEADLINE_S="2")
     slow_url = json.dumps({"prompt": "hi", "url": f"http://127.0.0.1:{listener.getsockname()[1]}/a.mp4"}).encode()
     as_json = {"Content-Type": "application/json"}
     try:
