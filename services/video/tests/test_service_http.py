@@ -143,8 +143,13 @@ def test_tls_serves_https_with_the_given_certificate(tmp_path):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-days", "2", "-subj", "/CN=sparkfleet-test", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    with pytest.raises(AssertionError, match="TLS_CERT_FILE and SPARKFLEET_VIDEO_TLS_KEY_FILE go together"):
-        Service(tmp_path, TLS_CERT_FILE=str(cert))  # one without the other: a clear error, no start
+    try:  # one without the other: a clear error, no start
+        started = Service(tmp_path, TLS_CERT_FILE=str(cert))
+    except AssertionError as exc:
+        assert "TLS_CERT_FILE and SPARKFLEET_VIDEO_TLS_KEY_FILE go together" in str(exc)
+    else:
+        started.stop()
+        pytest.fail("the service started with a certificate and no key")
     pinned = ssl.create_default_context(cafile=str(cert))
     service = Service(tmp_path, pinned, TLS_CERT_FILE=str(cert), TLS_KEY_FILE=str(key))
     try:
