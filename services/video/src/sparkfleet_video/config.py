@@ -8,7 +8,8 @@
 | SPARKFLEET_VIDEO_MEDIA_DIR | /var/lib/sparkfleet/media | segment files (<job>/seg-<n>.mp4) that vLLM reads as
   file:// URLs; must be vLLM's --allowed-local-media-path (or inside it) |
 | SPARKFLEET_VIDEO_API_KEY_FILE | (empty) | a file holding the API key; when it exists and is non-empty,
-  /v1/* and /api/* need the header X-API-Key (re-read at most every 5 s: a new key applies without a restart) |
+  /v1/*, /api/* and /metrics need the header X-API-Key (re-read at most every 5 s: a new key applies without a
+  restart); a file that exists but cannot be read or is not UTF-8 refuses them all (503 api_key_unreadable) |
 | SPARKFLEET_VIDEO_VLLM_API_KEY_FILE | (empty) | a file holding vLLM's API key, sent to vLLM as a bearer token
   (read at start; needed when vLLM listens beyond loopback) |
 | SPARKFLEET_VIDEO_MAX_UPLOAD_MB | 2048 | largest upload or URL download, in MiB (enforced while reading) |
