@@ -60,6 +60,12 @@ options:
     description: The endpoint's API key file, read (as root) to call the endpoint when it exists.
     type: path
     required: true
+  video_ca_file:
+    description:
+      - The certificate the endpoint's HTTPS is checked against (its pinned self-signed one). Empty with an
+        https video_url (a given certificate) checks no certificate on loopback.
+    type: path
+    default: ""
   round_trip:
     description: Send a short generated video through the endpoint and wait for the answer.
     type: bool
@@ -248,10 +254,18 @@ def sshd_password_check(dropin_present: bool, sshd_t: str | None) -> dict:
 
 
 # probes ----------------------------------------------------------------------------------------------------
+# The video endpoint's pinned certificate (HTTPS with a self-signed one), set by main(). None with HTTPS: a given
+# certificate, which need not name 127.0.0.1; loopback has nothing in between, so it is not checked there.
+VIDEO_CA: dict[str, str | None] = {"file": None}
+
+
 def http(url: str, data: bytes | None = None, headers: dict | None = None, method: str | None = None,
          timeout: float = 10) -> tuple[int, bytes, str]:
     try:
-        with open_url(url, data=data, headers=headers or {}, method=method, timeout=timeout) as response:
+        tls = url.startswith("https:")
+        with open_url(url, data=data, headers=headers or {}, method=method, timeout=timeout,
+                      ca_path=VIDEO_CA["file"] if tls else None,
+                      validate_certs=not tls or VIDEO_CA["file"] is not None) as response:
             return response.status, response.read(), response.headers.get("Content-Type", "")
     except urllib.error.HTTPError as error:
         return error.code, error.read(), error.headers.get("Content-Type", "")
@@ -402,6 +416,7 @@ def main() -> None:
             "model_manifest": {"type": "path", "required": True},
             "video_url": {"type": "str", "required": True},
             "api_key_file": {"type": "path", "required": True, "no_log": False},
+            "video_ca_file": {"type": "path", "default": ""},
             "round_trip": {"type": "bool", "default": True},
             "round_trip_timeout": {"type": "int", "default": 300},
             "secret_paths": {"type": "list", "elements": "str", "default": []},
@@ -441,6 +456,7 @@ def main() -> None:
         with open(p["api_key_file"]) as fh:
             headers["X-API-Key"] = fh.read().strip()
     video_url = p["video_url"].rstrip("/")
+    VIDEO_CA["file"] = p["video_ca_file"] or None
     checks += endpoint_checks(module, video_url, headers, video_unit, lines_if_up[video_unit])
     if p["round_trip"]:
         checks.append(round_trip_check(module, video_url, headers, p["round_trip_timeout"], video_unit, vllm_unit,

@@ -89,6 +89,27 @@ def test_videos_in_several_containers_are_analysed(served, tmp_path, name, codec
     assert job["model"] == "qwen3-vl-tiny"
 
 
+def test_on_the_host_only_vllms_group_reads_the_segments_and_foreign_hosts_and_origins_are_refused(served, tmp_path):
+    """What the role sets up around the service: the media folder in vLLM's group (setgid 2750) with the segments
+    0640 (vLLM reads them: the jobs above finish), the uploads 0600; a DNS-rebinding Host gets 421, a cross-site
+    POST 403."""
+    status, _, job = submit(served, make_video(tmp_path / "perm.mp4", seconds=3), wait="true", segment_seconds=2)
+    assert status == 200 and job["status"] == "done", job
+    media = on_host(served, "stat", "-c", "%a %U %G", "/var/lib/sparkfleet/media").stdout.split()
+    assert media == ["2750", "sparkfleet-video", "vllm"]
+    modes = on_host(served, "sh", "-c", f"stat -c '%a %G %n' /var/lib/sparkfleet/media/{job['id']} "
+                    f"/var/lib/sparkfleet/media/{job['id']}/* /var/lib/sparkfleet/video/uploads/{job['id']}/source")
+    lines = [line.split() for line in modes.stdout.splitlines()]
+    assert lines[0][:2] == ["2750", "vllm"] and [m[:2] for m in lines[1:-1]] == [["640", "vllm"]] * 2, lines
+    assert lines[-1][0] == "600", lines
+    status, _, body = request(served["endpoint"] + "/v1/jobs", headers={"Host": "evil.example"})
+    assert status == 421 and body["error"]["code"] == "untrusted_host"
+    data, ctype = multipart({"prompt": "hi"}, ("a.mp4", b"x" * 100, "video/mp4"))
+    status, _, body = request(served["endpoint"] + "/v1/jobs", data,
+                              {"Content-Type": ctype, "Origin": "http://evil.example"})
+    assert status == 403 and body["error"]["code"] == "cross_origin"
+
+
 def test_a_long_video_is_split_into_segments_and_progress_streams_live(served, tmp_path):
     video = make_video(tmp_path / "long.mp4", seconds=25)
     status, _, job = submit(served, video, segment_seconds=10)

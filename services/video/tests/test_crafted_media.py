@@ -144,7 +144,8 @@ def settings_for(tmp_path: Path) -> Settings:
                               "SPARKFLEET_VIDEO_DATA_DIR": str(tmp_path / "data"),
                               "SPARKFLEET_VIDEO_MEDIA_DIR": str(tmp_path / "media"),
                               "SPARKFLEET_VIDEO_BENCH_DIR": str(tmp_path / "bench"),
-                              "SPARKFLEET_VIDEO_NOTES_FILE": str(tmp_path / "NOTES.md")})
+                              "SPARKFLEET_VIDEO_NOTES_FILE": str(tmp_path / "NOTES.md"),
+                              "SPARKFLEET_VIDEO_ALLOWED_HOSTS": "testserver"})
 
 
 @pytest.mark.parametrize(("case", "build", "target"), CASES, ids=[c[0] for c in CASES])

@@ -8,8 +8,9 @@ lab's CPU vLLM serving the tiny Qwen3-VL) and SPARKFLEET_VIDEO_E2E_MEDIA_DIR is 
 from __future__ import annotations
 
 import asyncio
-import errno
+import contextlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -67,7 +68,8 @@ def settings_for(tmp_path: Path, **env: str) -> Settings:
             "SPARKFLEET_VIDEO_MEDIA_DIR": str(tmp_path / "media"),
             "SPARKFLEET_VIDEO_BENCH_DIR": str(tmp_path / "bench"),
             "SPARKFLEET_VIDEO_NOTES_FILE": str(tmp_path / "NOTES.md"),
-            "SPARKFLEET_VIDEO_URL_HOSTS": "127.0.0.1"}
+            "SPARKFLEET_VIDEO_URL_HOSTS": "127.0.0.1",
+            "SPARKFLEET_VIDEO_ALLOWED_HOSTS": "testserver"}  # the Host TestClient sends
     base.update({f"SPARKFLEET_VIDEO_{k.upper()}": v for k, v in env.items()})
     return Settings.from_env(base)
 
@@ -138,6 +140,7 @@ MP4 = "mov,mp4,m4a,3gp,3g2,mj2"
     ({"frames": 3000, "frame_rate": 25.0}, 2, None),  # 2 minutes: vLLM would decode every frame in its API server
     ({"height": 720}, 2, None),  # the re-encode would scale it down
     ({"rotation": 90}, 2, None),  # and turn it
+    ({"width": 8000, "height": 64}, 2, None),  # and scale a very wide one down
     ({"codec": "vp9", "container": "matroska,webm"}, 2, None),
 ])
 def test_which_videos_go_to_vllm_as_they_are_and_how_many_frames_it_keeps(changes, fps, kept):
@@ -150,25 +153,88 @@ def test_which_videos_go_to_vllm_as_they_are_and_how_many_frames_it_keeps(change
         assert int(video["frames"] / video["frame_rate"] * loader_fps) == kept
 
 
-def test_placing_a_video_as_it_is_links_or_copies_it_readable(tmp_path, monkeypatch):
+def test_placing_a_video_as_it_is_copies_it_for_vllms_group_only(tmp_path):
+    """A copy, never a hard link: a link is the upload itself, whose mode would change with it."""
     source = tmp_path / "uploads" / "source"
     source.parent.mkdir()
     source.write_bytes(b"video bytes")
     source.chmod(0o600)
     place_as_is(source, tmp_path / "media" / "j_1" / "seg-0.mp4")
-    linked = tmp_path / "media" / "j_1" / "seg-0.mp4"
-    assert linked.stat().st_ino == source.stat().st_ino
-    assert oct(linked.stat().st_mode & 0o777) == "0o644"
-
-    def cross_device(*_args):  # what link() says between two mounts (systemd's ReadWritePaths)
-        raise OSError(errno.EXDEV, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "link", cross_device)
-    place_as_is(source, tmp_path / "media" / "j_2" / "seg-0.mp4")
-    copied = tmp_path / "media" / "j_2" / "seg-0.mp4"
+    copied = tmp_path / "media" / "j_1" / "seg-0.mp4"
     assert copied.read_bytes() == b"video bytes" and copied.stat().st_ino != source.stat().st_ino
-    assert oct(copied.stat().st_mode & 0o777) == "0o644"
+    assert oct(copied.stat().st_mode & 0o777) == "0o640" and oct(source.stat().st_mode & 0o777) == "0o600"
+    assert copied.parent.stat().st_mode & 0o007 == 0
     assert sorted(p.name for p in copied.parent.iterdir()) == ["seg-0.mp4"]
+
+
+@needs_ffmpeg
+def test_media_files_are_not_readable_by_other_local_users(tmp_path, media):
+    """The upload 0600 in a 0700 folder; the segments 0640 in 0750 folders (vLLM reads them through its group)."""
+    vllm = StandInVllm()
+    settings = settings_for(tmp_path, vllm_url=vllm.url)
+    try:
+        with TestClient(create_app(settings)) as client:
+            job = upload(client, media["clip"], segment_seconds="2", wait="true").json()
+            assert job["status"] == "done", job
+            one = upload(client, media["clip"], wait="true").json()  # one segment: the clip as it is
+    finally:
+        vllm.server.shutdown()
+    upload_file = settings.uploads_dir / job["id"] / "source"
+    assert oct(upload_file.stat().st_mode & 0o777) == "0o600"
+    assert upload_file.parent.stat().st_mode & 0o077 == 0
+    for job_id in (job["id"], one["id"]):
+        folder = settings.media_dir / job_id
+        assert folder.stat().st_mode & 0o007 == 0
+        for seg in folder.iterdir():
+            assert oct(seg.stat().st_mode & 0o777) == "0o640", seg
+    assert settings.media_dir.stat().st_mode & 0o007 == 0
+
+
+@needs_ffmpeg
+def test_a_very_wide_video_is_scaled_down_before_vllm(tmp_path):
+    """8000x64 is cut to 640 px wide (the aspect kept, even sizes): vLLM would make every pixel into tokens."""
+    import subprocess
+
+    wide = tmp_path / "wide.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=8000x64:rate=4:duration=2",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(wide)], check=True)
+    asyncio.run(cut_segment(wide, tmp_path / "out" / "seg-0.mp4", 0, 2, 2))
+    cut = asyncio.run(probe(tmp_path / "out" / "seg-0.mp4", "seg-0.mp4", 60))
+    assert cut.width == 640 and 4 <= cut.height <= 6 and cut.height % 2 == 0, (cut.width, cut.height)
+    tall = tmp_path / "tall.mp4"  # and the height cap still holds, the aspect kept
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x960:rate=4:duration=2",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(tall)], check=True)
+    asyncio.run(cut_segment(tall, tmp_path / "out" / "seg-1.mp4", 0, 2, 2))
+    cut = asyncio.run(probe(tmp_path / "out" / "seg-1.mp4", "seg-1.mp4", 60))
+    assert (cut.width, cut.height) == (120, 360)
+
+
+def test_a_damaged_jobs_db_is_moved_aside_and_the_service_starts(tmp_path):
+    """Not a database at all: moved aside, a new one made. Damaged pages: what can be read is kept."""
+    import sqlite3
+
+    settings = settings_for(tmp_path)
+    settings.data_dir.mkdir(parents=True)
+    settings.db_path.write_bytes(b"this is not an SQLite file" * 200)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/jobs").json() == {"jobs": []}
+    assert [p.name.split("-")[0] for p in settings.data_dir.glob("jobs.db.corrupt-*")] == ["jobs.db.corrupt"]
+
+    other = settings_for(tmp_path / "b")
+    for i in range(40):
+        put_job(other, stored_job(f"j_{i:02d}", summary="x" * 3000))
+    db = sqlite3.connect(other.db_path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    index_page = db.execute("SELECT rootpage FROM sqlite_master WHERE name='jobs_status'").fetchone()[0]
+    db.close()
+    with other.db_path.open("r+b") as fh:  # wreck the status index: the table itself stays readable
+        fh.seek((index_page - 1) * page_size)
+        fh.write(b"\xff" * page_size)
+    with TestClient(create_app(other)) as client:
+        jobs = client.get("/v1/jobs?limit=100").json()["jobs"]
+    assert len(jobs) == 40 and jobs[0]["summary"] == "x" * 3000
+    assert list(other.data_dir.glob("jobs.db.corrupt-*"))
 
 
 def test_summary_prompt_has_times_texts_and_request_and_fits_a_budget():
@@ -254,6 +320,10 @@ def test_bad_files_get_their_4xx_before_vllm_is_asked(client, media, name, statu
 def test_truncated_mp4_names_ffprobes_reason(client, media):
     err = assert_error(upload(client, media["truncated"]), 422, "unreadable_video")
     assert "moov atom not found" in err["message"]
+    # in the service's words: ffprobe's own lines name demuxers, paths and pointer addresses
+    assert "@ 0x" not in err["message"] and "[mov" not in err["message"]
+    err = assert_error(upload(client, media["text"]), 415, "not_a_video")
+    assert err["message"] == "notes.txt is not a video file (no readable video data was found in it)"
 
 
 @needs_ffmpeg
@@ -420,6 +490,8 @@ class StandInVllm:
         import threading
 
         chats = self.chats = []
+        hold = self.hold = threading.Event()  # clear it to keep chat answers back until it is set again
+        hold.set()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *_args) -> None:
@@ -438,6 +510,7 @@ class StandInVllm:
 
             def do_POST(self) -> None:
                 chats.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                hold.wait(30)
                 self.answer({"choices": [{"message": {"content": "a test pattern"}}],
                              "usage": {"prompt_tokens": 50, "completion_tokens": 4}})
 
@@ -478,22 +551,132 @@ def test_a_one_segment_clip_goes_to_vllm_as_it_is_and_a_longer_one_in_segments(t
         vllm.server.shutdown()
 
 
-def test_api_key_is_enforced_on_v1_and_api_only(tmp_path):
+@needs_ffmpeg
+def test_segments_are_capped_per_job_and_in_the_queue_and_stored_as_rows(tmp_path, media):
+    """A job of more segments than allowed is 413 (with the segment_seconds that would fit); segments waiting
+    over the queue's limit is 429 with Retry-After; each segment is a row of its own, not part of the job's JSON."""
+    vllm = StandInVllm()
+    try:
+        with TestClient(create_app(settings_for(tmp_path / "a", vllm_url=vllm.url, max_segments="1"))) as client:
+            err = assert_error(upload(client, media["clip"], segment_seconds="2"), 413, "too_many_segments")
+            assert "2 segments" in err["message"] and "at most 1" in err["message"]
+            assert "segment_seconds=3" in err["hint"]
+        settings = settings_for(tmp_path, vllm_url=vllm.url, max_queued_segments="2")
+        with TestClient(create_app(settings)) as client:
+            vllm.hold.clear()
+            first = upload(client, media["clip"], segment_seconds="2")  # 2 segments waiting
+            assert first.status_code == 202, first.text
+            resp = upload(client, media["clip"])
+            err = assert_error(resp, 429, "queue_full")
+            assert "at most 2" in err["message"] and resp.headers["retry-after"] == "60"
+            vllm.hold.set()
+            job = client.get(f"/v1/jobs/{first.json()['id']}").json()
+            deadline = time.monotonic() + 30
+            while job["status"] not in ("done", "failed") and time.monotonic() < deadline:
+                time.sleep(0.1)
+                job = client.get(f"/v1/jobs/{job['id']}").json()
+            assert job["status"] == "done" and [s["status"] for s in job["segments"]] == ["done", "done"]
+            assert upload(client, media["clip"]).status_code == 202  # the queue drained
+    finally:
+        vllm.hold.set()
+        vllm.server.shutdown()
+    import sqlite3
+
+    db = sqlite3.connect(settings.db_path)
+    data = json.loads(db.execute("SELECT data FROM jobs WHERE id=?", (job["id"],)).fetchone()[0])
+    assert "segments" not in data
+    rows = db.execute("SELECT idx, data FROM segments WHERE job_id=? ORDER BY idx", (job["id"],)).fetchall()
+    assert [(i, json.loads(d)["status"]) for i, d in rows] == [(0, "done"), (1, "done")]
+    db.close()
+
+
+def test_a_version_1_jobs_db_is_migrated_to_segment_rows(tmp_path):
+    """A jobs.db written by the service before 1.3 (segments inside each job's JSON) is read as it was."""
+    import sqlite3
+
+    settings = settings_for(tmp_path)
+    settings.data_dir.mkdir(parents=True)
+    seg = {"index": 0, "start_s": 0.0, "end_s": 2.0, "status": "done", "text": "first",
+           "usage": {"prompt_tokens": 10, "completion_tokens": 3}, "seconds": 0.1, "attempts": 1, "error": None}
+    job = stored_job("j_v1", segments=[seg, {**seg, "index": 1, "start_s": 2.0, "end_s": 3.0, "text": "second"}])
+    db = sqlite3.connect(settings.db_path)
+    db.executescript("""CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL, upload_path TEXT, expired INTEGER NOT NULL DEFAULT 0, data TEXT NOT NULL);""")
+    db.execute("INSERT INTO jobs VALUES (?,?,?,?,?,?,?)", ("j_v1", "done", job["created_at"], job["updated_at"],
+                                                            None, 0, json.dumps(job)))
+    db.commit()
+    db.close()
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/jobs/j_v1").json() == job
+        assert client.get("/v1/jobs").json()["jobs"] == [job]
+    db = sqlite3.connect(settings.db_path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM segments WHERE job_id='j_v1'").fetchone()[0] == 2
+    db.close()
+
+
+def test_api_key_is_enforced_on_v1_api_and_metrics(tmp_path):
     key_file = tmp_path / "key"
     key_file.write_text("s3cret\n")
     with TestClient(create_app(settings_for(tmp_path, api_key_file=str(key_file)))) as client:
         assert client.get("/health").status_code == 200
-        assert client.get("/metrics").status_code == 200
         assert client.get("/openapi.json").status_code == 200
-        for path in ("/v1/jobs", "/api/system", "/api/bench", "/api/notes"):
+        for path in ("/v1/jobs", "/api/system", "/api/bench", "/api/notes", "/metrics"):
             assert_error(client.get(path), 401, "unauthorized")
             assert_error(client.get(path, headers={"X-API-Key": "wrong"}), 401, "unauthorized")
             assert client.get(path, headers={"X-API-Key": "s3cret"}).status_code == 200
         assert_error(client.post("/v1/jobs", json={"prompt": "x"}), 401, "unauthorized")
-        assert client.get("/v1/jobs?api_key=s3cret").status_code == 200  # for <video src> and EventSource
+        security = client.get("/openapi.json").json()["paths"]["/v1/jobs/{job_id}/video"]["get"]["security"]
+        assert {"apiKeyQuery": []} in security
     key_file.write_text("")
     with TestClient(create_app(settings_for(tmp_path, api_key_file=str(key_file)))) as client:
         assert client.get("/v1/jobs").status_code == 200  # an empty key file: no key needed
+
+
+def test_the_query_key_works_only_where_a_browser_cannot_send_a_header(tmp_path):
+    """?api_key= is for <video src> and EventSource (GET video, GET events); everywhere else it is refused,
+    POST included (a key in a URL ends up in logs and histories)."""
+    key_file = tmp_path / "key"
+    key_file.write_text("s3cret\n")
+    settings = settings_for(tmp_path, api_key_file=str(key_file))
+    put_job(settings, stored_job("j_q"))
+    with TestClient(create_app(settings)) as client:
+        for path in ("/v1/jobs?api_key=s3cret", "/v1/jobs/j_q?api_key=s3cret", "/metrics?api_key=s3cret",
+                     "/api/notes?api_key=s3cret"):
+            assert "X-API-Key" in assert_error(client.get(path), 401, "unauthorized")["hint"]
+        assert_error(client.post("/v1/jobs?api_key=s3cret", json={"prompt": "x", "url": "http://127.0.0.1/a"}),
+                     401, "unauthorized")
+        assert_error(client.delete("/v1/jobs/j_q?api_key=s3cret"), 401, "unauthorized")
+        # the two browser routes take it (410: the stored job has no video; past the key check)
+        assert_error(client.get("/v1/jobs/j_q/video?api_key=s3cret"), 410, "expired")
+        assert_error(client.get("/v1/jobs/j_q/video?api_key=wrong"), 401, "unauthorized")
+        with client.stream("GET", "/v1/jobs/j_q/events?api_key=s3cret") as resp:
+            assert resp.status_code == 200
+        assert client.get("/v1/jobs/j_q").status_code == 401
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe not utf-8", None], ids=["not-utf8", "unreadable"])
+def test_an_unusable_key_file_refuses_every_protected_request(tmp_path, content, caplog):
+    """Fail closed: a key file that exists but cannot be read (or decoded) never means 'no key'."""
+    key_file = tmp_path / "key"
+    if content is None and os.geteuid() == 0:
+        key_file.mkdir()  # root reads a file whatever its mode; a folder it cannot read as a file
+    elif content is None:
+        key_file.write_text("s3cret\n")
+        key_file.chmod(0o000)
+    else:
+        key_file.write_bytes(content)
+    logging.getLogger("sparkfleet_video").addHandler(caplog.handler)  # the service's logger does not propagate
+    with TestClient(create_app(settings_for(tmp_path, api_key_file=str(key_file)))) as client:
+        for path in ("/v1/jobs", "/api/system", "/metrics"):
+            for headers in ({}, {"X-API-Key": "s3cret"}, {"X-API-Key": b"\xff"}):
+                resp = client.get(path, headers=headers)
+                assert_error(resp, 503, "api_key_unreadable")
+                assert resp.headers["retry-after"]
+        assert_error(client.post("/v1/jobs", json={"prompt": "x"}), 503, "api_key_unreadable")
+        assert client.get("/health").status_code == 200
+    logging.getLogger("sparkfleet_video").removeHandler(caplog.handler)
+    assert "API key file unusable" in caplog.text and str(key_file) in caplog.text
 
 
 def test_events_stream_a_finished_job_then_end(tmp_path):
@@ -653,3 +836,148 @@ def test_now_iso_sorts_as_text():
     a = now_iso()
     time.sleep(0.002)
     assert now_iso() > a
+
+
+class CountingServer:
+    """A real HTTP server on loopback that counts its requests; `routes` maps a path to (status, headers, body)."""
+
+    def __init__(self, routes: dict[str, tuple[int, dict, bytes]], family: int = socket.AF_INET) -> None:
+        import http.server
+        import threading
+
+        hits = self.hits = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *_args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                status, headers, body = routes.get(self.path, (404, {}, b"no"))
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        class Server(http.server.ThreadingHTTPServer):
+            address_family = family
+
+        self.server = Server(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@needs_ffmpeg
+def test_url_fetch_refuses_every_non_public_address_and_redirects_to_one(tmp_path, media):
+    """With `*` the service still fetches from public addresses only: each form below reaches loopback, the
+    network itself or the cloud metadata address, and the servers behind them see no request. A host named in
+    the list may be local (the operator said so), but a redirect from it to an unnamed local address is refused."""
+    clip = media["clip"].read_bytes()
+    v4 = CountingServer({"/clip.mp4": (200, {}, clip)})
+    v6 = CountingServer({"/clip.mp4": (200, {}, clip)}, socket.AF_INET6) if _ipv6_loopback() else None
+    p4, p6 = v4.port, (v6.port if v6 else v4.port)
+    try:
+        with TestClient(create_app(settings_for(tmp_path, url_hosts="*"))) as client:
+            for url in (f"http://127.0.0.1:{p4}/clip.mp4", f"http://[::1]:{p6}/clip.mp4",
+                        f"http://2130706433:{p4}/clip.mp4", f"http://0x7f000001:{p4}/clip.mp4",
+                        f"http://0.0.0.0:{p4}/clip.mp4", f"http://[::ffff:127.0.0.1]:{p4}/clip.mp4",
+                        f"http://localhost:{p4}/clip.mp4", f"http://127.1:{p4}/clip.mp4",
+                        "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/a.mp4", "http://[fe80::1]/a"):
+                err = assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": url}), 403,
+                                   "url_address_not_allowed")
+                assert "not public" in err["message"] and "video_endpoint_url_hosts" in err["hint"], url
+        assert v4.hits == [] and (v6 is None or v6.hits == [])
+        redirects = CountingServer({"/to-v6": (302, {"Location": f"http://[::1]:{p6}/clip.mp4"}, b""),
+                                    "/to-local": (302, {"Location": f"http://localhost:{p4}/clip.mp4"}, b""),
+                                    "/to-self": (302, {"Location": "/clip.mp4"}, b""),
+                                    "/clip.mp4": (200, {}, clip)})
+        try:
+            settings = settings_for(tmp_path / "named", url_hosts="127.0.0.1,*")
+            with TestClient(create_app(settings)) as client:
+                base = f"http://127.0.0.1:{redirects.port}"
+                for path in ("/to-v6", "/to-local"):
+                    assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": base + path}), 403,
+                                 "url_address_not_allowed")
+                # a redirect on the named host itself is followed (then vLLM is down: 503)
+                assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": base + "/to-self"}), 503,
+                             "vllm_unavailable")
+            assert redirects.hits == ["/to-v6", "/to-local", "/to-self", "/clip.mp4"]
+            assert v4.hits == [] and (v6 is None or v6.hits == [])
+            assert not any(settings.uploads_dir.iterdir())
+        finally:
+            redirects.stop()
+    finally:
+        v4.stop()
+        if v6:
+            v6.stop()
+
+
+def test_a_trickling_url_is_cut_at_the_deadline(tmp_path):
+    """One byte every 0.2 s: each read is quick, so only an overall deadline ends it."""
+    import threading
+
+    stop = threading.Event()
+
+    def trickle(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n")
+            for _ in range(40):
+                if stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    settings = settings_for(tmp_path, url_deadline_s="1.5")
+    try:
+        with TestClient(create_app(settings)) as client:
+            started = time.monotonic()
+            err = assert_error(client.post("/v1/jobs", json={"prompt": "hi", "url": f"http://127.0.0.1:{port}/a"}),
+                               422, "url_unreachable")
+            took = time.monotonic() - started
+        assert "within 1.5 s" in err["message"] and 1.4 < took < 4, took
+        assert not any(settings.uploads_dir.iterdir())
+    finally:
+        stop.set()
+        listener.close()
+
+
+def test_an_upload_that_would_go_below_the_disk_reserve_is_refused_and_removed(tmp_path, media):
+    """The reserve is set to just under what the test's disk has free now: a 32 MiB upload would cross it."""
+    free_mib = shutil.disk_usage(tmp_path).free / (1024 * 1024)
+    settings = settings_for(tmp_path, disk_reserve_mb=f"{free_mib - 8:.3f}")
+    with TestClient(create_app(settings)) as client:
+        err = assert_error(upload_bytes(client, os.urandom(32 * 1024 * 1024)), 507, "insufficient_storage")
+        assert "MiB free" in err["message"] and "DELETE" in err["hint"]
+        assert not any(settings.uploads_dir.iterdir())
+        resp = upload(client, media["clip"])  # a small one still fits
+        assert_error(resp, 503, "vllm_unavailable")
+
+
+def upload_bytes(client: TestClient, data: bytes):
+    return client.post("/v1/jobs", data={"prompt": "Describe"}, files={"file": ("big.mp4", data, "video/mp4")})

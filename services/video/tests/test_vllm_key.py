@@ -50,7 +50,8 @@ def keyed_vllm():
 def settings(tmp_path, url: str, key_file: str = "") -> Settings:
     return Settings.from_env({"SPARKFLEET_VIDEO_VLLM_URL": url, "SPARKFLEET_VIDEO_DATA_DIR": str(tmp_path / "d"),
                               "SPARKFLEET_VIDEO_MEDIA_DIR": str(tmp_path / "m"),
-                              "SPARKFLEET_VIDEO_VLLM_API_KEY_FILE": key_file})
+                              "SPARKFLEET_VIDEO_VLLM_API_KEY_FILE": key_file,
+                              "SPARKFLEET_VIDEO_ALLOWED_HOSTS": "testserver"})
 
 
 def test_the_key_is_sent_as_a_bearer_token_when_a_file_holds_it(tmp_path, keyed_vllm):

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
+import math
 import mimetypes
 import shutil
 import time
@@ -38,10 +38,12 @@ from pydantic import ValidationError
 from starlette.routing import Match
 
 from . import __version__, markdown, system
+from .access import KeyFile, RequestGuard, check_key, redact_access_log
 from .config import Settings
 from .errors import VALIDATION_HINT, ApiError, describe_validation, install_handlers
+from .fetch import check_url, fetch_url, url_name
 from .jobs import FINISHED, JobManager, new_job, new_job_id
-from .media import probe
+from .media import PRIVATE_DIR, plan_segments, probe
 from .metrics import Metrics
 from .models import (
     BenchList,
@@ -56,7 +58,7 @@ from .models import (
     form_schema,
 )
 from .store import Store
-from .uploads import check_url, fetch_url, receive_json, receive_multipart, url_name
+from .uploads import receive_json, receive_multipart
 from .vllm import READY, TokenRate, VllmClient
 
 log = logging.getLogger("sparkfleet_video")
@@ -65,6 +67,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 WAIT_MAX_S = 600.0
 SAMPLE_INTERVAL_S = 5.0
 RETRY_AFTER_S = "15"
+QUEUE_RETRY_AFTER_S = "60"
+UPLOAD_RETRY_AFTER_S = "5"
 
 
 def _errors(*codes: int) -> dict:
@@ -73,29 +77,13 @@ def _errors(*codes: int) -> dict:
 
 _DESCRIPTIONS = {400: "bad request (empty file, malformed body)", 401: "missing or wrong X-API-Key",
                  404: "no such job", 410: "the video was deleted after the retention period",
-                 413: "the upload is over the size limit", 415: "not a video, or a content type other than "
+                 403: "a cross-site request, or a URL this service may not fetch", 421: "an untrusted Host name",
+                 413: "the upload is over the size limit, or the video would be too many segments",
+                 415: "not a video, or a content type other than "
                  "multipart/form-data or application/json", 422: "invalid fields, unreadable or too long video",
-                 503: "vLLM is down or loading (see Retry-After)"}
-
-
-class KeyCheck:
-    """X-API-Key against the key file (re-read at most every 5 s); no file or an empty one: no key needed."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._key: str | None = None
-        self._read_at = -1e9
-
-    def key(self) -> str | None:
-        if self.path is None:
-            return None
-        if time.monotonic() - self._read_at > 5.0:
-            try:
-                self._key = self.path.read_text(encoding="utf-8").strip() or None
-            except OSError:
-                self._key = None
-            self._read_at = time.monotonic()
-        return self._key
+                 429: "too many segments queued, uploads or URL fetches at once (see Retry-After)",
+                 503: "vLLM is down or loading, or the API key file cannot be read (see Retry-After)",
+                 507: "the disk would go below the free-space reserve"}
 
 
 def _setup_logging() -> None:
@@ -112,10 +100,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _setup_logging()
     settings = settings or Settings.from_env()
     for folder in (settings.data_dir, settings.uploads_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):  # vLLM runs as another user and must read the segments
-        settings.media_dir.chmod(0o755)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # vLLM runs as another user and must read the segments: the role gives the folder vLLM's group (setgid, so
+    # each job's folder and file inherits it) and 2750; other local users read nothing
+    settings.media_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
 
     metrics = Metrics()
     store = Store(settings.db_path)
@@ -123,7 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     manager = JobManager(settings, store, vllm, metrics)
     metrics.watch_jobs(store.count_by_status, lambda: manager.queue_depth)
     tokens = TokenRate()
-    keys = KeyCheck(settings.api_key_file)
+    keys = KeyFile(settings.api_key_file)
+    redact_access_log()
 
     async def sampler() -> None:
         while True:
@@ -161,30 +150,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app, on_error=lambda code: metrics.errors.labels(code).inc())
 
     async def require_key(request: Request) -> None:
-        """X-API-Key header, or the api_key query parameter (for <video src> and EventSource, which cannot set
-        headers). Read from the request directly: the OpenAPI document declares the key only when there is one."""
-        expected = keys.key()
-        if expected is None:
-            return
-        given = request.headers.get("x-api-key") or request.query_params.get("api_key") or ""
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise ApiError(401, "unauthorized", "missing or wrong API key",
-                           "Send the key in the X-API-Key header (it is in the service's key file on the host).")
+        """X-API-Key header (read from the request directly: the OpenAPI document declares the key only when
+        there is one)."""
+        check_key(request, keys.state(), query_allowed=False)
+
+    async def require_key_or_query(request: Request) -> None:
+        """The same, or ?api_key=: for <video src> and EventSource, which cannot send headers (GET only)."""
+        check_key(request, keys.state(), query_allowed=True)
 
     # request metrics: a pure ASGI middleware (does not buffer streamed uploads or SSE)
     app.add_middleware(_RequestMetrics, metrics=metrics)
+    # outermost: a refused Host or Origin is answered before anything else runs
+    app.add_middleware(RequestGuard, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins,
+                       on_refused=lambda code: metrics.errors.labels(code).inc())
 
     # /v1 and /api routes sit on the app itself (not an APIRouter): a flat route list keeps the request metrics'
     # route labels and the 405 Allow header independent of how FastAPI nests included routers
     auth = [Depends(require_key)]
+    busy = {"uploads": 0, "fetches": 0}  # POST /v1/jobs being received, and URL downloads, right now
+    auth_or_query = [Depends(require_key_or_query)]
 
     @app.get("/health", summary="Service health and vLLM's state", response_model=Health, tags=["service"])
     async def health() -> dict:
         state = await vllm.check()
         return {"status": "ok", "version": __version__, "vllm": {"state": state.state, "model": state.model}}
 
-    @app.get("/metrics", summary="Prometheus metrics", tags=["service"], response_class=Response,
-             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+    @app.get("/metrics", summary="Prometheus metrics", tags=["service"], response_class=Response, dependencies=auth,
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+                        **_errors(401)})
     async def prometheus() -> Response:
         body = await asyncio.to_thread(generate_latest, metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
@@ -193,16 +186,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               openapi_extra={"requestBody": form_schema()},
              responses={202: {"model": Job, "description": "the job, queued"},
                         200: {"model": Job, "description": "the finished job (wait=true)"},
-                        **_errors(400, 401, 413, 415, 422, 503)})
+                        **_errors(400, 401, 403, 413, 415, 421, 422, 429, 503, 507)})
     async def submit(request: Request) -> JSONResponse:
+        if busy["uploads"] >= settings.max_uploads:
+            raise ApiError(429, "too_many_uploads", f"{busy['uploads']} uploads are being received; this service "
+                           f"takes at most {settings.max_uploads} at once", "Retry in a few seconds.",
+                           headers={"Retry-After": UPLOAD_RETRY_AFTER_S})
         job_id = new_job_id()
         folder = manager.upload_dir(job_id)
         dest = folder / "source"
+        busy["uploads"] += 1
         try:
             wait = await _accept(request, job_id, dest)
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, folder, True)
             raise
+        finally:
+            busy["uploads"] -= 1
         if wait:
             finished = await manager.wait_finished(job_id, WAIT_MAX_S)
             if finished is not None and finished["status"] in FINISHED:
@@ -214,7 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Checks, stores and probes the video, queues the job; returns whether the client waits for it."""
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type == "multipart/form-data":
-            received = await receive_multipart(request, dest, settings.max_upload_bytes)
+            received = await receive_multipart(request, dest, settings.max_upload_bytes, settings.disk_reserve_bytes)
             form = _validate(received.fields)
             if received.file_path is not None and form.url:
                 raise ApiError(422, "invalid_request", "give either file or url, not both",
@@ -235,16 +235,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            "Send multipart/form-data (a file upload) or application/json (with url).")
         if form.url:
             source = {"kind": "url", "name": url_name(check_url(form.url, settings.url_hosts))}
-            await fetch_url(form.url, dest, settings.max_upload_bytes, settings.url_hosts)
+            if busy["fetches"] >= settings.max_url_fetches:
+                raise ApiError(429, "too_many_fetches", f"this service fetches at most {settings.max_url_fetches} "
+                               "URLs at once", "Retry in a few seconds, or upload the file.",
+                               headers={"Retry-After": UPLOAD_RETRY_AFTER_S})
+            busy["fetches"] += 1
+            try:
+                await fetch_url(form.url, dest, settings.max_upload_bytes, settings.url_hosts,
+                                settings.url_deadline_s, settings.disk_reserve_bytes)
+            finally:
+                busy["fetches"] -= 1
         t0 = time.monotonic()
         info = await probe(dest, source["name"], settings.max_duration_s)
         probe_s = time.monotonic() - t0
+        segments = len(plan_segments(info.duration_s, form.segment_seconds))
+        if segments > settings.max_segments:
+            shortest = math.ceil(info.duration_s / settings.max_segments)
+            raise ApiError(413, "too_many_segments", f"{source['name']} would be {segments} segments of "
+                           f"{form.segment_seconds:g} s; this service takes at most {settings.max_segments} a job",
+                           f"Send segment_seconds={max(shortest, 2)} or more, or cut the video into parts.")
         state = await vllm.check()
         if state.state != READY:
             what = "loading (the model is not served yet)" if state.state == "loading" else "down"
             raise ApiError(503, "vllm_unavailable", f"vLLM is {what}; the video was not queued",
                            f"Retry in {RETRY_AFTER_S} s; /health shows vLLM's state.",
                            headers={"Retry-After": RETRY_AFTER_S})
+        waiting = manager.pending_segments()
+        if waiting + segments > settings.max_queued_segments:
+            raise ApiError(429, "queue_full", f"{waiting} segments are waiting and this job adds {segments}; this "
+                           f"service queues at most {settings.max_queued_segments}",
+                           "Retry once earlier jobs are done (see Retry-After), or send fewer segments "
+                           "(a larger segment_seconds).", headers={"Retry-After": QUEUE_RETRY_AFTER_S})
         job = new_job(job_id, form.prompt, source, {"segment_seconds": form.segment_seconds, "fps": form.fps},
                       info.as_dict(), probe_s)
         await manager.submit(job, dest)
@@ -282,7 +303,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(status_code=204)
 
     @app.get("/v1/jobs/{job_id}/events", summary="Server-sent events: the job on every change, then `end`",
-             tags=["jobs"], response_class=StreamingResponse, dependencies=auth, responses={
+             tags=["jobs"], response_class=StreamingResponse, dependencies=auth_or_query, responses={
                 200: {"content": {"text/event-stream": {}},
                       "description": "`event: progress` with the job JSON per change, then `event: end`"},
                 **_errors(401, 404)})
@@ -303,7 +324,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.get("/v1/jobs/{job_id}/video", summary="The uploaded video (Range requests work)", tags=["jobs"],
-             response_class=FileResponse, dependencies=auth, responses={
+             response_class=FileResponse, dependencies=auth_or_query, responses={
                 200: {"content": {"video/mp4": {}}, "description": "the video"},
                 206: {"description": "part of the video (Range)"}, **_errors(401, 404, 410)})
     async def video(job_id: str) -> FileResponse:
@@ -350,14 +371,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
                                  routes=app.routes)
-            if keys.key() is not None:  # document the key only where one is required
+            if keys.state().key is not None:  # document the key only where one is required
                 schema.setdefault("components", {})["securitySchemes"] = {
                     "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                     "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"}}
                 for path, ops in schema.get("paths", {}).items():
-                    if path.startswith(("/v1/", "/api/")):
+                    if path.startswith(("/v1/", "/api/")) or path == "/metrics":
+                        query = path.endswith(("/video", "/events"))
                         for op in ops.values():
-                            op["security"] = [{"apiKeyHeader": []}, {"apiKeyQuery": []}]
+                            op["security"] = [{"apiKeyHeader": []}] + ([{"apiKeyQuery": []}] if query else [])
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -138,8 +138,20 @@ class JobManager:
 
     # --- submit, watch, cancel ---
     async def submit(self, job: dict, upload_path: Path) -> None:
+        self._jobs[job["id"]] = job  # counted by pending_segments() from now on
         await self.store.put(job, str(upload_path))
         self._spawn(job)
+
+    def pending_segments(self) -> int:
+        """Segments not yet analysed in the active jobs (planned from the duration where not cut yet)."""
+        total = 0
+        for job in self._jobs.values():
+            if job["segments"]:
+                total += sum(1 for s in job["segments"] if s["status"] in ("queued", "running"))
+            else:
+                total += len(plan_segments(float(job["video"]["duration_s"]),
+                                           float(job["options"]["segment_seconds"])))
+        return total
 
     def _spawn(self, job: dict) -> None:
         self._jobs[job["id"]] = job
@@ -157,11 +169,12 @@ class JobManager:
         live = self._jobs.get(job_id)
         return _copy(live) if live is not None else await self.store.get(job_id)
 
-    async def _save(self, job: dict) -> None:
+    async def _save(self, job: dict, segments: list[dict] | None = None) -> None:
+        """Writes the job's own row, and the rows of `segments` (those that changed; None: none)."""
         job["updated_at"] = now_iso()
         lock = self._save_locks.setdefault(job["id"], asyncio.Lock())
         async with lock:
-            await self.store.put(_copy(job))
+            await self.store.put(_copy(job), segments=[_copy_segment(s) for s in segments or []])
         self._versions[job["id"]] = self._versions.get(job["id"], 0) + 1
         async with self._changed:
             self._changed.notify_all()
@@ -251,7 +264,7 @@ class JobManager:
                 if seg["status"] == "running":  # interrupted by a restart
                     seg["status"] = "queued"
             self._progress(job)
-            await self._save(job)
+            await self._save(job, job["segments"])
             per_job = asyncio.Semaphore(min(self.settings.per_job_concurrency, self.settings.max_concurrency))
             todo = [s for s in job["segments"] if s["status"] != "done"]
             for seg in todo:
@@ -294,7 +307,7 @@ class JobManager:
         timings = job["timings"]
         timings["analysis_s"] = round((timings.get("analysis_s") or 0.0) + time.monotonic() - started, 3)
         timings["total_s"] = round((datetime.now(UTC) - parse_iso(job["created_at"])).total_seconds(), 3)
-        await self._save(job)
+        await self._save(job, job["segments"])
         self._forget(job_id)
 
     async def _model(self) -> str:
@@ -321,7 +334,7 @@ class JobManager:
         loader_fps = as_is_fps(job["video"], fps) if len(job["segments"]) == 1 else None
         async with per_job:
             seg["status"] = "running"
-            await self._save(job)
+            await self._save(job, [seg])
             path = self.media_dir(job["id"]) / f"seg-{seg['index']}.mp4"
             if not path.exists():
                 try:
@@ -335,7 +348,7 @@ class JobManager:
                     self._dequeue(seg)
                     seg.update(status="failed", error=str(exc))
                     self.metrics.errors.labels("segment_cut_failed").inc()
-                    await self._save(job)
+                    await self._save(job, [seg])
                     return
             payload = {
                 "model": job["model"],
@@ -358,12 +371,12 @@ class JobManager:
                     log.warning("vLLM rejected segment %s of %s: %s", seg["index"], job["id"], exc)
                     seg.update(status="failed", error=_rejection_message(str(exc)))
                     self.metrics.errors.labels("vllm_rejected").inc()
-                    await self._save(job)
+                    await self._save(job, [seg])
                     return
             seg.update(status="done", text=result["text"], usage=result["usage"], seconds=round(seconds, 3),
                        error=None)
             self._progress(job)
-            await self._save(job)
+            await self._save(job, [seg])
 
     async def _call(self, payload: dict, kind: str, seg: dict | None = None) -> tuple[dict, float]:
         """One chat call with up to ATTEMPTS tries; between tries, wait for vLLM's /health (it may be restarting)."""
@@ -452,8 +465,12 @@ class JobManager:
 
 def _copy(job: dict) -> dict:
     out = {k: v for k, v in job.items() if not k.startswith("_")}
-    out["segments"] = [{k: v for k, v in s.items() if not k.startswith("_")} for s in job.get("segments", [])]
+    out["segments"] = [_copy_segment(s) for s in job.get("segments", [])]
     return out
+
+
+def _copy_segment(seg: dict) -> dict:
+    return {k: v for k, v in seg.items() if not k.startswith("_")}
 
 
 def _rejection_message(raw: str) -> str:

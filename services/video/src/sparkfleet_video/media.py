@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import os
 import shutil
@@ -13,10 +14,15 @@ from pathlib import Path
 
 from .errors import ApiError
 
+log = logging.getLogger("sparkfleet_video")
+
 PROBE_TIMEOUT_S = 60
 CUT_TIMEOUT_S = 600
 MIN_TAIL_S = 1.0  # a last segment shorter than this is merged into the one before
 MAX_HEIGHT = 360
+MAX_WIDTH = 640  # a very wide frame (8000x64) is scaled down too: vLLM would turn every pixel into tokens
+PRIVATE_DIR = 0o750  # media folders: the service and vLLM's group
+SEGMENT_FILE = 0o640
 
 # ffprobe "formats" that are still images or text, not videos
 _IMAGE_FORMATS = ("image2", "tty", "gif")  # plus every *_pipe (png_pipe, jpeg_pipe, webp_pipe, ...)
@@ -85,10 +91,18 @@ async def _run(args: list[str], timeout: float) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-def _clean_message(stderr: str, path: Path, name: str) -> str:
-    text = stderr.strip().replace(str(path), name)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return "; ".join(lines[-3:])[:500] or "ffprobe could not read the file"
+# ffprobe's own words are never sent to the client (they hold paths and pointer addresses, and would tell a caller
+# which paths exist): the reasons it gives that help the sender are told in ours, the rest in a generic sentence.
+_KNOWN_REASONS = (("moov atom not found", "its mp4 index (moov atom not found) is missing: the file looks cut short"),
+                  ("invalid data found when processing input", "no readable video data was found in it"),
+                  ("end of file", "it ends before its data does"))
+
+
+def _reason(stderr: str, path: Path, name: str) -> str:
+    """Why ffprobe failed, in our words; ffprobe's own text goes to the journal."""
+    log.info("ffprobe could not read %s (%s): %s", name, path, " | ".join(stderr.strip().splitlines()[-3:])[:500])
+    low = stderr.lower()
+    return next((ours for theirs, ours in _KNOWN_REASONS if theirs in low), "ffprobe could not read it")
 
 
 async def probe(path: Path, name: str, max_duration_s: float) -> VideoInfo:
@@ -112,9 +126,9 @@ async def probe(path: Path, name: str, max_duration_s: float) -> VideoInfo:
                            "Send the video file itself (mp4, webm, mkv, mov, avi, ...), not a playlist (m3u8), "
                            "a manifest (mpd) or a list of files.")
         if not looks_like_video_container(head):
-            raise ApiError(415, "not_a_video", f"{name} is not a video file ({_clean_message(err, path, name)})",
+            raise ApiError(415, "not_a_video", f"{name} is not a video file ({_reason(err, path, name)})",
                            "Send a video (mp4, webm, mkv, mov, avi, ...).")
-        raise ApiError(422, "unreadable_video", f"{name} cannot be read: {_clean_message(err, path, name)}",
+        raise ApiError(422, "unreadable_video", f"{name} cannot be read: {_reason(err, path, name)}",
                        "The file looks corrupt or truncated (an mp4 cut short loses its index); "
                        "upload the complete file or re-encode it.")
     try:
@@ -195,13 +209,14 @@ def segment_fps(fps: float, length_s: float) -> float:
 def as_is_fps(video: dict, fps: float) -> float | None:
     """The fps to ask vLLM's loader for when a one-segment video can go to vLLM unchanged; None when it must be
     re-encoded. The model must then see what a re-encoded segment gives it, as many frames at the same size:
-    so the file must be what the loader reads like a segment (h264 in mp4), at most MAX_HEIGHT high and not
+    so the file must be what the loader reads like a segment (h264 in mp4), within MAX_WIDTH x MAX_HEIGHT and not
     rotated (the re-encode would scale and turn it), and hold the frames the re-encode would keep. ffmpeg's fps
     filter keeps round(length * fps) frames, vLLM's Qwen3-VL loader floor(frames / frame_rate * its fps), at
     least LOADER_MIN_FRAMES: asking it for (kept + 0.5) / length makes it keep exactly as many."""
     rate, frames = video.get("frame_rate"), video.get("frames")
     if not (video.get("container") == _AS_IS_CONTAINER and video.get("codec") in _AS_IS_CODECS and rate
             and 0 < (frames or 0) <= AS_IS_MAX_FRAMES and 0 < int(video.get("height") or 0) <= MAX_HEIGHT
+            and 0 < int(video.get("width") or 0) <= MAX_WIDTH
             and not video.get("rotation")):
         return None
     length = frames / rate
@@ -212,32 +227,36 @@ def as_is_fps(video: dict, fps: float) -> float | None:
     return (kept + 0.5) / length
 
 
+def job_media_dir(dest: Path) -> None:
+    """The job's segment folder, 0750 at most (no chmod: it would drop the setgid bit it inherits, as the
+    service is not in vLLM's group; __main__ sets the umask that gives vLLM's group read access)."""
+    dest.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+
+
 def place_as_is(source: Path, dest: Path) -> None:
-    """Put the upload where vLLM may read it, 0644: a hard link, or a copy where the two folders are different
-    mounts (systemd's ReadWritePaths makes each its own mount, so link() fails with EXDEV)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(dest.parent, 0o755)
+    """Put a copy of the upload where vLLM may read it, 0640 (vLLM's group, from the folder). A copy, not a hard
+    link: a link is the same file, so it would make the upload itself readable to vLLM's group (the clips that go
+    as they are are small: at most AS_IS_MAX_FRAMES frames, MAX_HEIGHT high)."""
+    job_media_dir(dest)
     tmp = dest.with_suffix(".part.mp4")
     tmp.unlink(missing_ok=True)
     try:
-        os.link(source, tmp)
-    except OSError:
-        try:
-            shutil.copyfile(source, tmp)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise RuntimeError(f"could not copy the video for vLLM: {exc.strerror}") from exc
-    os.chmod(tmp, 0o644)
+        shutil.copyfile(source, tmp)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"could not copy the video for vLLM: {exc.strerror}") from exc
+    os.chmod(tmp, SEGMENT_FILE)
     tmp.replace(dest)
 
 
 async def cut_segment(source: Path, dest: Path, start_s: float, end_s: float, fps: float) -> None:
-    """Re-encode [start, end) of `source` into a small h264 mp4 (<= 360 px high, `fps`, no audio), 0644."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(dest.parent, 0o755)
+    """Re-encode [start, end) of `source` into a small h264 mp4 (within 640x360, `fps`, no audio), 0640."""
+    job_media_dir(dest)
     tmp = dest.with_suffix(".part.mp4")
     length = max(end_s - start_s, 0.1)
-    vf = f"scale=-2:'min({MAX_HEIGHT},trunc(ih/2)*2)',fps={segment_fps(fps, length):g}"
+    # within MAX_WIDTH x MAX_HEIGHT, the aspect kept, never scaled up, even sizes (h264 with yuv420p needs them)
+    vf = (f"scale='min({MAX_WIDTH},iw)':'min({MAX_HEIGHT},ih)':force_original_aspect_ratio=decrease:"
+          f"force_divisible_by=2,fps={segment_fps(fps, length):g}")
     args = [_tool("ffmpeg"), "-nostdin", "-v", "error", "-y", *INPUT_LIMITS, "-ss", f"{start_s:.3f}",
             "-i", str(source),
             "-t", f"{length:.3f}", "-an", "-sn", "-dn", "-vf", vf, "-c:v", "libx264", "-preset", "ultrafast",
@@ -247,5 +266,5 @@ async def cut_segment(source: Path, dest: Path, start_s: float, end_s: float, fp
         tmp.unlink(missing_ok=True)
         lines = [line for line in err.strip().splitlines() if line.strip()]
         raise RuntimeError("ffmpeg could not cut the segment: " + ("; ".join(lines[-2:])[:300] or f"rc {rc}"))
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, SEGMENT_FILE)
     tmp.replace(dest)

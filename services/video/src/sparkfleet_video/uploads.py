@@ -1,18 +1,19 @@
 """Getting the video onto disk with bounded memory: a streamed multipart parser (python-multipart's
-MultipartParser fed from `request.stream()`), a streamed URL download (httpx), and the JSON body; every path
-enforces the size limit while reading, and checks Content-Length first where there is one."""
+MultipartParser fed from `request.stream()`) and the JSON body (URL downloads: fetch.py); every path enforces the
+size limit while reading, checks Content-Length first where there is one, and keeps the disk's free-space
+reserve (507 before a write would go below it)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import unquote, urlsplit
 
-import httpx
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -22,7 +23,6 @@ FIELD_MAX_BYTES = 64 * 1024  # any non-file form field
 FORM_OVERHEAD_BYTES = 1024 * 1024  # multipart framing + fields, on top of the file's limit
 JSON_MAX_BYTES = 1024 * 1024
 BATCH_BYTES = 1024 * 1024  # body bytes handed to the parser thread at once (the most held in memory)
-URL_TIMEOUT_S = 60.0
 FORM_FIELDS = ("prompt", "url", "segment_seconds", "fps", "wait")
 
 
@@ -31,6 +31,24 @@ def too_large(limit: int, what: str = "the video") -> ApiError:
     return ApiError(413, "too_large", f"{what} is larger than this service's limit of {mib:g} MiB",
                     "Send a smaller file (re-encode or cut it: ffmpeg -i in -vf scale=-2:720 -c:v libx264 out.mp4), "
                     "or ask the operator to raise SPARKFLEET_VIDEO_MAX_UPLOAD_MB.")
+
+
+def ensure_space(folder: Path, reserve: int, incoming: int) -> None:
+    """507 when writing `incoming` more bytes would leave less than `reserve` free on the folder's disk."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free - incoming < reserve:
+        mib = 1024 * 1024
+        raise ApiError(507, "insufficient_storage", f"the disk has {free / mib:.0f} MiB free and this service keeps "
+                       f"{reserve / mib:g} MiB free: the video was not stored",
+                       "Retry later (finished jobs' files are removed after the retention period), delete old jobs "
+                       "(DELETE /v1/jobs/{id}), or ask the operator to free space.")
+
+
+def private_file(path: Path) -> IO[bytes]:
+    """A new file only the service's user can read (0600 whatever the umask)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
 
 
 def safe_name(name: str | None, default: str = "video") -> str:
@@ -104,8 +122,8 @@ class _FormSink:
             self.result.file_named = bool(filename)
             self.result.file_name = safe_name(filename.decode("utf-8", "replace") if filename else None)
             self.result.file_path = self.dest
-            self.dest.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.dest.open("wb")
+            self.dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._fh = private_file(self.dest)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._is_file and self._fh is not None:
@@ -134,8 +152,9 @@ class _FormSink:
             self._fh = None
 
 
-async def receive_multipart(request: Request, dest: Path, max_file_bytes: int) -> Received:
-    """Stream a multipart/form-data body: the `file` part goes to `dest` as it arrives, never whole in memory."""
+async def receive_multipart(request: Request, dest: Path, max_file_bytes: int, reserve: int = 0) -> Received:
+    """Stream a multipart/form-data body: the `file` part goes to `dest` as it arrives, never whole in memory,
+    and never below `reserve` bytes free on the disk."""
     _, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if not boundary:
@@ -144,6 +163,7 @@ async def receive_multipart(request: Request, dest: Path, max_file_bytes: int) -
     length = content_length(request)
     if length is not None and length > max_file_bytes + FORM_OVERHEAD_BYTES:
         raise too_large(max_file_bytes)
+    ensure_space(dest.parent, reserve, length or 0)
     sink = _FormSink(dest, max_file_bytes)
     callbacks = {name: getattr(sink, name) for name in (
         "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
@@ -158,9 +178,11 @@ async def receive_multipart(request: Request, dest: Path, max_file_bytes: int) -
                 raise too_large(max_file_bytes)
             pending += chunk
             if len(pending) >= BATCH_BYTES:
+                ensure_space(dest.parent, reserve, len(pending))
                 await asyncio.to_thread(_feed, parser, bytes(pending))
                 pending = bytearray()
         if pending:
+            ensure_space(dest.parent, reserve, len(pending))
             await asyncio.to_thread(_feed, parser, bytes(pending))
         parser.finalize()
     except ApiError:
@@ -203,70 +225,3 @@ async def receive_json(request: Request) -> dict:
         raise ApiError(422, "invalid_request", "the JSON body must be an object",
                        'Send e.g. {"url": "https://.../clip.mp4", "prompt": "Describe the video"}.')
     return data
-
-
-def check_url(url: str, allowed_hosts: tuple[str, ...] = ("*",)) -> str:
-    """A well-formed http(s) URL to a host this service may fetch from (SPARKFLEET_VIDEO_URL_HOSTS)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:  # e.g. an invalid port or IPv6 literal
-        host = None
-    if host is None or parts.scheme not in ("http", "https") or any(ord(c) < 33 or ord(c) == 127 for c in url):
-        raise ApiError(422, "invalid_request", "url must be an http:// or https:// URL",
-                       "Give a direct link to the video file, or upload it as the file field.")
-    if not allowed_hosts:
-        raise ApiError(403, "url_sources_off", "fetching videos from URLs is off on this host",
-                       "Upload the file instead, or allow hosts with video_endpoint_url_hosts (sparkfleet).")
-    if "*" not in allowed_hosts and host.lower() not in allowed_hosts:
-        raise ApiError(403, "url_host_not_allowed", f"this service may not fetch from {host}",
-                       f"Allowed hosts: {', '.join(allowed_hosts)}. Upload the file instead, or add the host to "
-                       "video_endpoint_url_hosts.")
-    return url
-
-
-def url_name(url: str) -> str:
-    try:
-        return safe_name(unquote(urlsplit(url).path.rsplit("/", 1)[-1]))
-    except ValueError:
-        return "video"
-
-
-async def fetch_url(url: str, dest: Path, max_bytes: int, allowed_hosts: tuple[str, ...] = ("*",)) -> int:
-    """Download `url` to `dest` under the size limit; 413 too_large, 422 url_unreachable."""
-    check_url(url, allowed_hosts)
-
-    async def check_redirect(request: httpx.Request) -> None:  # a redirect must stay on allowed hosts too
-        check_url(str(request.url), allowed_hosts)
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
-    try:
-        async with httpx.AsyncClient(follow_redirects=True, max_redirects=5,
-                                     event_hooks={"request": [check_redirect]},
-                                     timeout=httpx.Timeout(URL_TIMEOUT_S, connect=10.0)) as client, \
-                client.stream("GET", url) as resp:
-            if resp.status_code != 200:
-                raise ApiError(422, "url_unreachable", f"fetching the url answered HTTP {resp.status_code}",
-                               "Check that the URL is a direct, public link to the video file.")
-            declared = resp.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise too_large(max_bytes)
-            with dest.open("wb") as fh:
-                async for chunk in resp.aiter_bytes():
-                    written += len(chunk)
-                    if written > max_bytes:
-                        raise too_large(max_bytes)
-                    fh.write(chunk)
-    except ApiError:
-        dest.unlink(missing_ok=True)
-        raise
-    except (httpx.InvalidURL, ValueError) as exc:  # bad host name (IDNA), control characters, ...
-        dest.unlink(missing_ok=True)
-        raise ApiError(422, "invalid_request", f"url is not a valid URL ({exc})"[:300],
-                       "Give a direct http(s) link to the video file.") from exc
-    except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
-        dest.unlink(missing_ok=True)
-        raise ApiError(422, "url_unreachable", f"the url could not be fetched ({type(exc).__name__})",
-                       "Check that the URL is reachable from the Spark and points at the video file.") from exc
-    return written

@@ -68,10 +68,21 @@
   }
 
   // ------------------------------------------------------------------ API key + fetch
-  function getKey() { try { return localStorage.getItem(KEY_STORE) || ""; } catch (e) { return ""; } }
+  // The key lives in sessionStorage (this tab, until it closes), never in a cookie: a page on another site cannot
+  // make the browser send it. A link may carry it as #key=KEY: the fragment never reaches the server or its logs,
+  // and the page takes it out of the address bar at once.
+  function getKey() { try { return sessionStorage.getItem(KEY_STORE) || ""; } catch (e) { return ""; } }
   function setKey(k) {
-    try { if (k) localStorage.setItem(KEY_STORE, k); else localStorage.removeItem(KEY_STORE); } catch (e) { /* ignore */ }
+    try { if (k) sessionStorage.setItem(KEY_STORE, k); else sessionStorage.removeItem(KEY_STORE); } catch (e) { /* ignore */ }
   }
+  function keyFromFragment() {
+    var m = /^#key=([^&]*)/.exec(location.hash || "");
+    if (!m) return;
+    setKey(decodeURIComponent(m[1]).trim());
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  /** A URL for <video src> or EventSource, which cannot send X-API-Key: the service takes ?api_key= on these two. */
+  function withKey(url) { var k = getKey(); return k ? url + "?api_key=" + encodeURIComponent(k) : url; }
   function authHeaders(h) {
     h = h || {};
     var k = getKey();
@@ -256,11 +267,11 @@
     }, function (e) { setStatus("error", ""); showError($("job-error"), e); });
   }
 
-  /** Follow a job live: EventSource without a key; polling every second with a key (EventSource sends no headers). */
+  /** Follow a job live: EventSource (the key as ?api_key=, it sends no headers); polling where there is none. */
   function follow(id) {
     stopFollow();
-    if (!getKey() && window.EventSource) {
-      var es = new EventSource("v1/jobs/" + encodeURIComponent(id) + "/events");
+    if (window.EventSource) {
+      var es = new EventSource(withKey("v1/jobs/" + encodeURIComponent(id) + "/events"));
       cur.es = es;
       var onData = function (e) {
         var job = parseBody(e.data);
@@ -348,21 +359,7 @@
         return r.text().then(function (t) { var e = new ApiError(r.status, parseBody(t)); note.textContent = "Video unavailable: " + e.message + (e.hint ? " — " + e.hint : ""); });
       }, function () { note.textContent = "Video unavailable."; });
     };
-    if (!getKey()) {                           // plain URL; the server answers Range requests for seeking
-      v.src = src;
-    } else if (cur.localFile) {                // <video> cannot send X-API-Key: play the file just uploaded
-      cur.blobUrl = URL.createObjectURL(cur.localFile);
-      v.src = cur.blobUrl;
-    } else {                                   // <video> cannot send X-API-Key: fetch it, play from a blob
-      note.textContent = "loading video…";
-      fetch(src, { headers: authHeaders({}) }).then(function (r) {
-        if (!r.ok) return r.text().then(function (t) { throw new ApiError(r.status, parseBody(t)); });
-        return r.blob();
-      }).then(function (b) {
-        if (cur.videoFor !== job.id) return;
-        cur.blobUrl = URL.createObjectURL(b); v.src = cur.blobUrl; note.textContent = "";
-      }, function (e) { if (cur.videoFor === job.id) note.textContent = "Video unavailable: " + e.message + (e.hint ? " — " + e.hint : ""); });
-    }
+    v.src = withKey(src);                      // the server answers Range requests for seeking
   }
 
   function renderSegments(job) {
@@ -730,6 +727,7 @@
 
   // ------------------------------------------------------------------ wiring
   function init() {
+    keyFromFragment();
     $("job-form").addEventListener("submit", submitJob);
     $("file-input").addEventListener("change", function () { if (this.files.length) $("url-input").value = ""; });
     $("url-input").addEventListener("input", function () { if (this.value) $("file-input").value = ""; });
@@ -754,7 +752,7 @@
       probeAuth();
     });
 
-    window.addEventListener("hashchange", route);
+    window.addEventListener("hashchange", function () { if (/^#key=/.test(location.hash)) { keyFromFragment(); showTab(activeTab); probeAuth(); } else route(); });
     route();
     refreshHealth();
     setInterval(refreshHealth, 5000);
