@@ -20,15 +20,42 @@ DPKG_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 
 
-def registered(machine: str) -> bool:
-    """Whether the kernel runs `machine`'s binaries through qemu, also inside containers (flag F)."""
-    entry = BINFMT / f"qemu-{machine}"
+# F: the interpreter is opened at registration, so it works inside lab hosts that lack it. C: a setuid program's
+# credentials come from the program, not from qemu (without it sudo says "effective uid is not 0"). Debian's
+# qemu-user-static registers PF, so sparkfleet registers its entry again with C (which implies O).
+FLAGS = "FC"
+
+
+def _entry(machine: str) -> dict[str, str]:
     try:
-        lines = entry.read_text().splitlines()
+        lines = (BINFMT / f"qemu-{machine}").read_text().splitlines()
     except OSError:
-        return False
-    flags = next((line.split(":", 1)[1] for line in lines if line.startswith("flags:")), "")
-    return "enabled" in lines and "F" in flags
+        return {}
+    fields = dict(line.split(" ", 1) for line in lines if " " in line and ":" not in line)
+    fields["flags"] = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("flags:")), "")
+    fields["enabled"] = "yes" if "enabled" in lines else ""
+    return fields
+
+
+def registered(machine: str) -> bool:
+    """Whether the kernel runs `machine`'s binaries through qemu, inside containers too, setuid ones included."""
+    entry = _entry(machine)
+    return bool(entry.get("enabled")) and all(flag in entry["flags"] for flag in FLAGS)
+
+
+def _register_with_credentials(machine: str) -> None:
+    """Replace the entry by the same one with the C flag (the kernel cannot change an entry's flags in place)."""
+    entry = _entry(machine)
+    if not entry.get("interpreter"):
+        return
+
+    def escaped(hex_text: str) -> str:
+        return "".join(f"\\x{hex_text[i:i + 2]}" for i in range(0, len(hex_text), 2))
+
+    line = (f":qemu-{machine}:M:{entry.get('offset', '0')}:{escaped(entry['magic'])}:{escaped(entry['mask'])}:"
+            f"{entry['interpreter']}:{''.join(sorted(set(entry['flags'] + 'POC' + FLAGS)))}")
+    (BINFMT / f"qemu-{machine}").write_text("-1")
+    (BINFMT / "register").write_text(line)
 
 
 def ensure_emulation(machine: str, say: Callable[[str], None]) -> None:
@@ -54,5 +81,8 @@ def ensure_emulation(machine: str, say: Callable[[str], None]) -> None:
                                           "where /proc/sys/fs/binfmt_misc can be mounted.")
     subprocess.run(["update-binfmts", "--enable", f"qemu-{machine}"], capture_output=True)
     if not registered(machine):
-        raise EnvironmentProblem(f"qemu-{machine} is installed but the kernel did not register it with the F flag.",
+        _register_with_credentials(machine)
+    if not registered(machine):
+        raise EnvironmentProblem(f"qemu-{machine} is installed but the kernel did not register it with the flags "
+                                 f"{FLAGS} (fix-binary, credentials).",
                                  hint=f"See: cat {BINFMT}/qemu-{machine}; update-binfmts --display qemu-{machine}")

@@ -21,7 +21,6 @@ from sparkfleet.core import inventory, keys, known_hosts
 from sparkfleet.core.atomic import write_atomically
 from sparkfleet.core.errors import EnvironmentProblem, UsageError
 from sparkfleet.core.project import Project
-from sparkfleet.lab.emulation import DPKG_ARCH
 from sparkfleet.lab.engine import docker, ensure_engine
 from sparkfleet.lab.images import LAB_UID, LAB_USER, RECIPES, ensure_image
 
@@ -222,8 +221,8 @@ def _create_host(project: Project, name: str, os_name: str, image: str, authoriz
     publish = [arg for port in PUBLISHED_PORTS for arg in ("-p", f"127.0.0.1::{port}")]
     docker("create", "--name", container, "--hostname", name, "--network", network_name(project),
            "--network-alias", name, "--label", f"{LABEL_PROJECT}={project_key(project)}",
-           "--label", f"{LABEL_OS}={os_name}", "--label", f"{LABEL_ARCH}={machine}",
-           "--platform", f"linux/{DPKG_ARCH[machine]}", *publish, *RUN_FLAGS, image, "/sbin/init")
+           "--label", f"{LABEL_OS}={os_name}", "--label", f"{LABEL_ARCH}={machine}", *publish, *RUN_FLAGS, image,
+           "/sbin/init")  # no --platform: docker 20.10 records an imported image as its own machine's
     with tempfile.TemporaryDirectory() as tmp:
         key = Path(tmp) / "ssh_host_ed25519_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{name}", "-f", str(key)],
