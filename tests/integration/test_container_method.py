@@ -48,7 +48,7 @@ def exec_start(served) -> str:
     return on_host(served, "systemctl", "show", UNIT, "-p", "ExecStart", "--value").stdout
 
 
-def wait_healthy(served, timeout: float = 300) -> None:
+def wait_healthy(served, timeout: float = 900) -> None:  # vfs copies the whole image before each start
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
