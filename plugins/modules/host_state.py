@@ -225,7 +225,7 @@ def observe(module: AnsibleModule, config: dict) -> dict:
     recorded = read_json(vllm.get("state_file") or "")
     python = os.path.join(vllm["venv"], "bin", "python") if vllm.get("venv") else None
     if vllm.get("install_method") == "container" and vllm.get("unit"):
-        vllm_python = ["docker", "exec", vllm["unit"], "python3"]
+        vllm_python = [*(vllm.get("command") or ["docker", "exec", vllm["unit"], "vllm"])[:-1], "python3"]
     else:
         vllm_python = [python] if python and os.path.exists(python) else []
     video_python = os.path.join(video["venv"], "bin", "python") if video.get("venv") else None

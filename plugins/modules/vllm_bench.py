@@ -529,7 +529,7 @@ def run_scenario(module: AnsibleModule, command: list[str], container: str | Non
     tail = log_tail(out + err)
     path = os.path.join(workdir, result_file)
     if container:
-        rc_read, text, _ = module.run_command(["docker", "exec", container, "cat", path], check_rc=False)
+        rc_read, text, _ = module.run_command([command[0], "exec", container, "cat", path], check_rc=False)
         text = text if rc_read == 0 else None
     else:
         text = read_text(path)
@@ -645,7 +645,7 @@ def main() -> None:
         sampler.join(timeout=20)
         shutil.rmtree(workdir, ignore_errors=True)
         if p["container"]:
-            module.run_command(["docker", "exec", p["container"], "rm", "-rf", workdir], check_rc=False)
+            module.run_command([command[0], "exec", p["container"], "rm", "-rf", workdir], check_rc=False)
     finished = datetime.now(UTC)
 
     conditions["memory_available_min_mib"] = sampler.available_min

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from helpers import run_sparkfleet
+
+
+def pytest_collection_modifyitems(config, items):
+    """The Spark path's slow tests (a nested container engine, an emulated aarch64 host) run only when asked:
+    scripts/test-spark-path sets SPARKFLEET_SPARK_PATH_TESTS=1. They take longer than the rest of the suite."""
+    if os.environ.get("SPARKFLEET_SPARK_PATH_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="the Spark path on nested/emulated hosts: run scripts/test-spark-path")
+    for item in items:
+        if "spark_path" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

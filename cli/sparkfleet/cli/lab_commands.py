@@ -31,17 +31,20 @@ def _lab_table(hosts) -> str:
 @click.option("--hosts", "count", default=1, show_default=True, type=int, help="How many lab hosts.")
 @click.option("--os", "os_name", default="ubuntu2404", show_default=True,
               type=click.Choice(["ubuntu2404", "debian12"]), help="Ubuntu 24.04 (DGX OS base) or Debian 12.")
+@click.option("--arch", "machine", default=None, type=click.Choice(["x86_64", "aarch64"]),
+              help="The hosts' machine (default: this one's). aarch64 (a Spark's) runs under qemu-user-static: "
+              "several times slower.")
 @click.option("--fresh", is_flag=True,
               help="Start new hosts like a new Spark: password login and sudo with password, no key, "
               "nothing pinned (for `sparkfleet bootstrap`).")
-def lab_up(settings: Settings, out: Output, count: int, os_name: str, fresh: bool) -> int:
+def lab_up(settings: Settings, out: Output, count: int, os_name: str, fresh: bool, machine: str | None) -> int:
     """Start lab hosts lab1..labN and add them to the inventory (group `lab`)."""
     from sparkfleet.lab import hosts as lab
     from sparkfleet.lab.controller_needs import require_lab_extra
 
     project = settings.project()
     require_lab_extra([f"lab{i}" for i in range(1, count + 1)])  # `up` on them will need it: say so now
-    hosts, created = lab.up(project, count, os_name, _say(out), fresh=fresh)
+    hosts, created = lab.up(project, count, os_name, _say(out), fresh=fresh, machine=machine)
     result = {"hosts": [h.to_dict() for h in hosts], "created": created, "changed": bool(created)}
     text = _lab_table(hosts)
     if fresh:

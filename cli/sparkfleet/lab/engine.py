@@ -41,7 +41,7 @@ def ensure_engine(say: Callable[[str], None]) -> None:
                 "The lab needs a container engine and none is installed; installing one needs root.",
                 hint="Run this command as root (sudo), or install Docker yourself and start it.")
         say("Installing the container engine (apt-get install docker.io), once per machine")
-        _apt_install("docker.io")
+        apt_install("docker.io")
     if os.geteuid() != 0:
         raise EnvironmentProblem(
             "The container engine is installed but not running (or not reachable by this user); "
@@ -62,7 +62,7 @@ def ensure_engine(say: Callable[[str], None]) -> None:
                              hint=f"See its log: {DOCKERD_LOG} (or journalctl -u docker).")
 
 
-def _apt_install(*packages: str) -> None:
+def apt_install(*packages: str) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
         result = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -79,4 +79,4 @@ def ensure_tool(binary: str, package: str, say: Callable[[str], None]) -> None:
         raise EnvironmentProblem(f"{binary} is needed to build lab images and is not installed.",
                                  hint=f"Install it: sudo apt-get install {package}")
     say(f"Installing {package}")
-    _apt_install(package)
+    apt_install(package)

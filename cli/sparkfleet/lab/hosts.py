@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import platform
 import re
 import secrets
 import shutil
@@ -27,6 +28,7 @@ from sparkfleet.lab.images import LAB_UID, LAB_USER, RECIPES, ensure_image
 LAB_GROUP = "lab"
 LABEL_PROJECT = "io.sparkfleet.lab.project"
 LABEL_OS = "io.sparkfleet.lab.os"
+LABEL_ARCH = "io.sparkfleet.lab.arch"
 # Ports published on the controller's loopback: ssh and the video endpoint/dashboard. vLLM listens on the host's
 # own loopback (its default), which a published port cannot reach: reach it on the host (docker exec).
 PUBLISHED_PORTS = (22, 8080)
@@ -49,6 +51,7 @@ class LabHost:
     container: str
     os: str
     state: str
+    arch: str
     ports: dict[int, int]  # port on the host -> port on the controller's loopback
 
     @property
@@ -56,7 +59,7 @@ class LabHost:
         return self.ports.get(22)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "container": self.container, "os": self.os, "state": self.state,
+        return {"name": self.name, "container": self.container, "os": self.os, "arch": self.arch, "state": self.state,
                 "address": "127.0.0.1", "ssh_port": self.ssh_port, "ports": self.ports}
 
 
@@ -88,6 +91,7 @@ def list_hosts(project: Project) -> list[LabHost]:
             container=item["Name"].lstrip("/"),
             os=item["Config"]["Labels"].get(LABEL_OS, "?"),
             state=item["State"]["Status"],
+            arch=item["Config"]["Labels"].get(LABEL_ARCH) or platform.machine(),
             ports=ports,
         ))
     return sorted(hosts, key=lambda h: int(h.name.removeprefix("lab")) if h.name[3:].isdigit() else 0)
@@ -107,7 +111,7 @@ def lab_password(project: Project) -> str:
 
 
 def up(project: Project, count: int, os_name: str, say: Callable[[str], None],
-       fresh: bool = False) -> tuple[list[LabHost], list[str]]:
+       fresh: bool = False, machine: str | None = None) -> tuple[list[LabHost], list[str]]:
     """Make lab1..labN exist and run. Returns (all lab hosts, names created now). Idempotent.
 
     A normal host is ready for sparkfleet: the controller key is authorized, sudo needs no password, and
@@ -126,16 +130,18 @@ def up(project: Project, count: int, os_name: str, say: Callable[[str], None],
     ensure_engine(say)
     existing = {h.name: h for h in list_hosts(project)}
     wanted = [f"lab{i}" for i in range(1, count + 1)]
-    mismatched = [h.name for h in existing.values() if h.name in wanted and h.os != os_name]
+    machine = machine or platform.machine()
+    mismatched = [h.name for h in existing.values() if h.name in wanted and (h.os, h.arch) != (os_name, machine)]
     if mismatched:
-        raise UsageError(f"Lab hosts {', '.join(mismatched)} already run another OS than {os_name}.",
+        raise UsageError(f"Lab hosts {', '.join(mismatched)} already run another OS or machine than {os_name} "
+                         f"({machine}).",
                          hint="Remove them first with `sparkfleet lab down`, or ask for their OS.")
     clashes = [h.name for h in inventory.Inventory.load(project.inventory_file).hosts()
                if h.name in wanted and LAB_GROUP not in h.groups]
     if clashes:
         raise UsageError(f"The inventory already has non-lab hosts named {', '.join(clashes)}.",
                          hint="Lab hosts are named lab1, lab2, ...: rename those hosts (host remove, host add).")
-    image = ensure_image(os_name, say)
+    image = ensure_image(os_name, say, machine)
     keys.ensure_controller_key(project)
     authorized_key = None if fresh else keys.public_key(project)
     password = lab_password(project) if fresh else None
@@ -151,7 +157,7 @@ def up(project: Project, count: int, os_name: str, say: Callable[[str], None],
                 docker("start", existing[name].container)
         for name in pending:
             say(f"Creating {name} ({os_name}{', fresh' if fresh else ''})")
-            host_keys[name] = _create_host(project, name, os_name, image, authorized_key, password)
+            host_keys[name] = _create_host(project, name, os_name, image, authorized_key, password, machine)
             created.append(name)
         hosts = {h.name: h for h in list_hosts(project)}
         for name in wanted:
@@ -210,7 +216,7 @@ def _ensure_network(project: Project) -> None:
 
 
 def _create_host(project: Project, name: str, os_name: str, image: str, authorized_key: str | None,
-                 password: str | None) -> str:
+                 password: str | None, machine: str) -> str:
     """Create, seed and start one host. Returns its ssh host public key ("ssh-ed25519 AAAA...").
 
     Either authorized_key (a ready host) or password (a fresh one) is given.
@@ -219,7 +225,8 @@ def _create_host(project: Project, name: str, os_name: str, image: str, authoriz
     publish = [arg for port in PUBLISHED_PORTS for arg in ("-p", f"127.0.0.1::{port}")]
     docker("create", "--name", container, "--hostname", name, "--network", network_name(project),
            "--network-alias", name, "--label", f"{LABEL_PROJECT}={project_key(project)}",
-           "--label", f"{LABEL_OS}={os_name}", *publish, *RUN_FLAGS, image, "/sbin/init")
+           "--label", f"{LABEL_OS}={os_name}", "--label", f"{LABEL_ARCH}={machine}", *publish, *RUN_FLAGS, image,
+           "/sbin/init")  # no --platform: docker 20.10 records an imported image as its own machine's
     with tempfile.TemporaryDirectory() as tmp:
         key = Path(tmp) / "ssh_host_ed25519_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{name}", "-f", str(key)],

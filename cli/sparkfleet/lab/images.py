@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sparkfleet.core.errors import EnvironmentProblem
+from sparkfleet.lab.emulation import DPKG_ARCH, ensure_emulation
 from sparkfleet.lab.engine import docker, ensure_tool
 
 IMAGE_REPO = "sparkfleet-lab"
@@ -91,21 +92,28 @@ def image_exists(tag: str) -> bool:
     return docker("image", "inspect", tag, check=False).returncode == 0
 
 
-def ensure_image(os_name: str, say: Callable[[str], None]) -> str:
-    """Return the tag of the lab image for os_name, building it first if it is not cached."""
+def ensure_image(os_name: str, say: Callable[[str], None], machine: str | None = None) -> str:
+    """Return the tag of the lab image for os_name (and a machine such as aarch64; default: this one's), building it
+    first if it is not cached. Another machine's image runs under qemu-user-static (see emulation.py)."""
     recipe = RECIPES[os_name]
-    arch = dpkg_arch()
+    native = dpkg_arch()
+    arch = DPKG_ARCH[machine] if machine else native
     tag = image_tag(recipe, arch)
     if image_exists(tag):
         return tag
+    foreign = arch != native
+    if foreign:
+        ensure_emulation(machine, say)
     ensure_tool("debootstrap", "debootstrap", say)
-    say(f"Building the {os_name} lab image with debootstrap (about a minute, once per machine)")
+    say(f"Building the {os_name} {arch} lab image with debootstrap"
+        f" ({'several minutes under emulation' if foreign else 'about a minute'}, once per machine)")
     with tempfile.TemporaryDirectory(prefix="sparkfleet-lab-image-", dir="/var/tmp") as work:
         rootfs = Path(work) / "rootfs"
-        _debootstrap(recipe, arch, rootfs, Path(work))
+        _debootstrap(recipe, arch, rootfs, Path(work), foreign)
         _configure(recipe, arch, rootfs)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run(["docker", "import", "--change", 'CMD ["/sbin/init"]', "-", tag],
+        imported = subprocess.run(["docker", "import", "--platform", f"linux/{arch}",
+                                   "--change", 'CMD ["/sbin/init"]', "-", tag],
                                   stdin=tar.stdout, capture_output=True)
         tar.wait()
         if imported.returncode != 0 or tar.returncode != 0:
@@ -114,9 +122,9 @@ def ensure_image(os_name: str, say: Callable[[str], None]) -> str:
     return tag
 
 
-def _debootstrap(recipe: Recipe, arch: str, rootfs: Path, work: Path) -> None:
+def _debootstrap(recipe: Recipe, arch: str, rootfs: Path, work: Path, foreign: bool = False) -> None:
     command = ["debootstrap", "--variant=minbase", f"--arch={arch}", f"--components={recipe.components}",
-               f"--include={PACKAGES}"]
+               f"--include={PACKAGES}"] + (["--foreign"] if foreign else [])
     if recipe.ubuntu:
         command.append(f"--keyring={_ubuntu_keyring(recipe, arch)}")
     command += [recipe.suite, str(rootfs), recipe.mirror(arch)]
@@ -127,8 +135,16 @@ def _debootstrap(recipe: Recipe, arch: str, rootfs: Path, work: Path) -> None:
     if result.returncode != 0:
         log = rootfs / "debootstrap" / "debootstrap.log"
         detail = log.read_text(errors="replace")[-1500:] if log.exists() else result.stderr[-1500:]
-        raise EnvironmentProblem(f"debootstrap of {recipe.suite} failed:\n{detail}",
+        raise EnvironmentProblem(f"debootstrap of {recipe.suite} ({arch}) failed:\n{detail}",
                                  hint=f"Check that {recipe.mirror(arch)} is reachable from this machine.")
+    if foreign:  # the second stage runs the new system's own binaries: under qemu, through binfmt_misc
+        result = subprocess.run(["chroot", str(rootfs), "/debootstrap/debootstrap", "--second-stage"],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            log = rootfs / "debootstrap" / "debootstrap.log"
+            detail = log.read_text(errors="replace")[-1500:] if log.exists() else result.stderr[-1500:]
+            raise EnvironmentProblem(f"debootstrap's second stage ({arch}, emulated) failed:\n{detail}",
+                                     hint="Check that qemu-user-static is registered: ls /proc/sys/fs/binfmt_misc")
 
 
 def _configure(recipe: Recipe, arch: str, rootfs: Path) -> None:

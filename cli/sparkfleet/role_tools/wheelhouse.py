@@ -44,6 +44,16 @@ def _pins(dest: Path, exclude: set[str]) -> list[str]:
     return pins
 
 
+def foreign_wheels(names: list[str], arch: str) -> list[str]:
+    """The wheel file names that are neither pure Python (`any`) nor built for `arch` (e.g. manylinux*_aarch64)."""
+    foreign = []
+    for name in names:
+        platforms = name.removesuffix(".whl").split("-")[-1].split(".")  # compressed tags: a.b means a or b
+        if not any(tag == "any" or tag.endswith(f"_{arch}") for tag in platforms):
+            foreign.append(name)
+    return foreign
+
+
 def local_projects() -> dict[str, Path]:
     """The services sparkfleet ships as source, by project name: {"sparkfleet-video": .../services/video}."""
     from sparkfleet.core.content import services_dir
@@ -121,6 +131,9 @@ def build(dest: Path, packages: list[str], python_version: str, arch: str, exclu
     result = subprocess.run(command + wanted, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"pip download failed for {' '.join(packages)}:\n{result.stderr[-3000:]}")
+    foreign = foreign_wheels([wheel.name for wheel in dest.glob("*.whl")], arch)
+    if foreign:  # pip's --platform should make this impossible; a host would fail to install them much later
+        raise SystemExit(f"wheels for another machine than {arch} in {dest}: {', '.join(foreign)}")
     pins = _pins(dest, {_normalize(n) for n in exclude})
     (dest / LOCK).write_text("\n".join(pins) + "\n")
     local = {name: {"version": versions[name], "source": sources[name]} for name in versions}
