@@ -43,6 +43,9 @@ def test_hand_edited_host_variables_survive_changes(project, cli):
         (["s1", "--address", "10.0.0.1", "--user", "u", "--port", "70000"], "Invalid port"),
         (["s1", "--address", "10.0.0.1", "--user", "u", "--group", "rack-a"], "Invalid group name"),
         (["s1", "--address", "10.0.0.1", "--user", "u", "--group", "all"], "Invalid group name"),
+        (["all", "--address", "10.0.0.1", "--user", "u"], "Ansible reads it as a pattern"),
+        (["ungrouped", "--address", "10.0.0.1", "--user", "u"], "Ansible reads it as a pattern"),
+        (["sparks", "--address", "10.0.0.1", "--user", "u"], "would name both a host and a group"),
     ],
 )
 def test_bad_input_is_refused_and_the_file_is_untouched(project, cli, args, expected):
@@ -64,6 +67,23 @@ def test_duplicate_names_are_refused(project, cli):
     result = cli("--json", "host", "add", "spark1", "--address", "10.0.0.6", "--user", "nvidia", cwd=project)
     assert result.code == 2
     assert result.summary["error"]["code"] == "inventory.duplicate_host"
+
+
+def test_a_second_host_at_the_same_address_and_port_is_refused_unless_allowed(project, cli):
+    assert cli("host", "add", "spark1", "--address", "10.0.0.5", "--user", "nvidia", cwd=project).code == 0
+    before = (project / "inventory/hosts.yml").read_bytes()
+    result = cli("--json", "host", "add", "spark1b", "--address", "10.0.0.5", "--user", "other", cwd=project)
+    assert result.code == 2 and result.summary["error"]["code"] == "inventory.duplicate_address"
+    assert "spark1" in result.summary["error"]["message"] and "--allow-same-address" in result.summary["error"]["hint"]
+    assert (project / "inventory/hosts.yml").read_bytes() == before
+    # another port is another machine (a forwarded ssh port), and a person may insist
+    assert cli("host", "add", "spark2", "--address", "10.0.0.5", "--port", "2222", "--user", "n", cwd=project).code == 0
+    assert cli("host", "add", "spark1b", "--address", "10.0.0.5", "--user", "n", "--allow-same-address",
+               cwd=project).code == 0
+
+
+def test_a_user_name_with_a_dot_is_accepted(project, cli):
+    assert cli("host", "add", "s1", "--address", "10.0.0.1", "--user", "first.last", cwd=project).code == 0
 
 
 def test_removing_an_unknown_host_says_so(project, cli):

@@ -40,14 +40,15 @@ def host_group() -> None:
 @click.option("--user", required=True, help="Login user on the host.")
 @click.option("--port", default=22, show_default=True, type=int, help="ssh port.")
 @click.option("--group", "group_name", default="sparks", show_default=True, help="Inventory group.")
+@click.option("--allow-same-address", is_flag=True, help="Accept an address and port another host already has.")
 def host_add(settings: Settings, out: Output, name: str, address: str, user: str, port: int,
-             group_name: str) -> int:
+             group_name: str, allow_same_address: bool) -> int:
     """Add a host to the inventory."""
     from sparkfleet.core import inventory
 
     host = inventory.Host(name, address, user, port)
     with inventory.editing(settings.project()) as inv:
-        inv.add(host, group_name)
+        inv.add(host, group_name, allow_same_address=allow_same_address)
     host.groups = [group_name]
     out.success({"host": host.to_dict()}, f"Added {name} ({user}@{address}:{port}) to group {group_name}.")
     return ExitCode.OK
