@@ -100,3 +100,43 @@ def test_broken_yaml_gets_a_clear_error(project, cli):
 def test_no_temporary_files_are_left_behind(project, cli):
     cli("host", "add", "spark1", "--address", "10.0.0.5", "--user", "nvidia", cwd=project)
     assert not [p for p in (project / "inventory").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_host_add_pins_a_given_host_key_and_shows_its_fingerprint(project, cli, tmp_path):
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "hostkey")], check=True)
+    key = (tmp_path / "hostkey.pub").read_text().strip()
+    fingerprint = subprocess.run(["ssh-keygen", "-lf", str(tmp_path / "hostkey.pub")], capture_output=True,
+                                 text=True, check=True).stdout.split()[1]
+    result = cli("--json", "host", "add", "s1", "--address", "10.0.0.1", "--port", "2222", "--user", "u",
+                 "--host-key", key, cwd=project)
+    assert result.code == 0 and result.summary["result"]["pinned"] == fingerprint
+    pins = (project / ".sparkfleet/known_hosts").read_text().splitlines()
+    assert pins == [f"[10.0.0.1]:2222 {' '.join(key.split()[:2])} sparkfleet-given:s1"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--host-key", "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ", "must be an ed25519 public key"),
+        ("--host-key", "ssh-ed25519 not-base64", "not a valid ssh public key"),
+        ("--host-key-fingerprint", "MD5:12:34", "Invalid host key fingerprint"),
+        ("--host-key-fingerprint", "SHA256:short", "Invalid host key fingerprint"),
+    ],
+)
+def test_a_bad_host_key_or_fingerprint_is_refused_and_nothing_is_written(project, cli, option, value, expected):
+    before = (project / "inventory/hosts.yml").read_bytes()
+    result = cli("--json", "host", "add", "s1", "--address", "10.0.0.1", "--user", "u", option, value, cwd=project)
+    assert result.code == 2 and expected in result.summary["error"]["message"], result.stdout
+    assert result.summary["error"]["hint"]
+    assert (project / "inventory/hosts.yml").read_bytes() == before
+    assert not (project / ".sparkfleet/known_hosts").exists()
+
+
+def test_a_given_fingerprint_is_kept_as_a_host_variable(project, cli):
+    fingerprint = "SHA256:" + "x" * 43
+    assert cli("host", "add", "s1", "--address", "10.0.0.1", "--user", "u", "--host-key-fingerprint", fingerprint,
+               cwd=project).code == 0
+    data = yaml.safe_load((project / "inventory/hosts.yml").read_text())
+    assert data["all"]["children"]["sparks"]["hosts"]["s1"]["sparkfleet_host_key_fingerprint"] == fingerprint

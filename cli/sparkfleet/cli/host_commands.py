@@ -41,16 +41,36 @@ def host_group() -> None:
 @click.option("--port", default=22, show_default=True, type=int, help="ssh port.")
 @click.option("--group", "group_name", default="sparks", show_default=True, help="Inventory group.")
 @click.option("--allow-same-address", is_flag=True, help="Accept an address and port another host already has.")
+@click.option("--host-key", help="The host's ed25519 public key (\"ssh-ed25519 AAAA...\"), pinned now.")
+@click.option("--host-key-fingerprint", help="The host key's SHA256 fingerprint; bootstrap refuses any other key.")
 def host_add(settings: Settings, out: Output, name: str, address: str, user: str, port: int,
-             group_name: str, allow_same_address: bool) -> int:
-    """Add a host to the inventory."""
-    from sparkfleet.core import inventory
+             group_name: str, allow_same_address: bool, host_key: str | None,
+             host_key_fingerprint: str | None) -> int:
+    """Add a host to the inventory, optionally with its known host key (from its console, not the network)."""
+    from sparkfleet.core import inventory, known_hosts
 
-    host = inventory.Host(name, address, user, port)
-    with inventory.editing(settings.project()) as inv:
+    if host_key and host_key_fingerprint:
+        raise UsageError("Give --host-key or --host-key-fingerprint, not both.",
+                         hint="The key itself is enough: its fingerprint is computed from it.")
+    project = settings.project()
+    extra = {}
+    if host_key_fingerprint:
+        extra[known_hosts.FINGERPRINT_VAR] = known_hosts.check_fingerprint(host_key_fingerprint)
+    key = known_hosts.check_key(host_key) if host_key else None
+    host = inventory.Host(name, address, user, port, extra=extra)
+    with inventory.editing(project) as inv:
         inv.add(host, group_name, allow_same_address=allow_same_address)
+        if key is not None:  # inside the edit: a refused host pins nothing
+            known_hosts.pin(project, address, port, key, f"sparkfleet-given:{name}")
     host.groups = [group_name]
-    out.success({"host": host.to_dict()}, f"Added {name} ({user}@{address}:{port}) to group {group_name}.")
+    data = {"host": host.to_dict()}
+    text = f"Added {name} ({user}@{address}:{port}) to group {group_name}."
+    if key is not None:
+        data["pinned"] = known_hosts.fingerprint(key)
+        text += f" Pinned its host key {data['pinned']}."
+    elif host_key_fingerprint:
+        text += f" Bootstrap will accept only the host key {host_key_fingerprint}."
+    out.success(data, text)
     return ExitCode.OK
 
 
