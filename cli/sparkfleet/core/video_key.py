@@ -34,7 +34,7 @@ class KeyResult:
     key: str | None = None  # only when created: shown to the person once, never written anywhere else
 
     def where(self) -> str:
-        how = "encrypted with ansible-vault" if self.encrypted else "plain, readable by its owner only (0600)"
+        how = "encrypted with ansible-vault" if self.encrypted else "plain text, mode 0600: readable by its owner only"
         return f"{VARIABLE} in {self.stored_in} ({how})"
 
 
