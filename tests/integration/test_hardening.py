@@ -62,13 +62,13 @@ def test_on_the_spark_default_the_endpoint_requires_the_key_up_made_and_no_recor
         assert status(f"{endpoint}/v1/jobs", "not-the-key") == 401
         assert status(f"{endpoint}/v1/jobs", key) == 200
 
-        report = Path(up.summary["result"]["report"])
+        report = project / up.summary["result"]["report"]  # relative to the project
         assert where["stored_in"] in report.read_text()  # the report says where the key is
         notes = on_host(served, "cat", "/var/lib/sparkfleet/NOTES.md").stdout
         assert "API key required" in notes and "vault_video_api_key" in notes
         journal = on_host(served, "journalctl", "--no-pager", "-o", "cat").stdout
-        records = files_under(project / ".sparkfleet/runs", project / ".sparkfleet/history",
-                              project / ".sparkfleet/hosts", project / "reports")
+        records = files_under(*(project / ".sparkfleet" / name for name in ("runs", "history", "hosts", "facts")),
+                              project / "reports")
         assert records
         leaks = [str(p) for p in records if key in p.read_text(errors="replace")]
         assert not leaks and key not in journal and key not in notes and key not in up.stdout + up.stderr
