@@ -84,6 +84,14 @@ options:
       refuse passwords, when absent the check only notes that password login is on.
     type: path
     required: true
+  ssh_login:
+    description: The login sparkfleet uses; with it, sshd's settings are read for that login from
+      O(ssh_client_address) (C(sshd -T -C)), so Match blocks count.
+    type: str
+  ssh_client_address:
+    description: The address the controller connects from (C(SSH_CLIENT) on the host).
+    type: str
+    default: 127.0.0.1
   journal_lines:
     description: Journal lines attached to a failed unit check.
     type: int
@@ -239,6 +247,14 @@ def world_readable(paths_modes: dict[str, int]) -> list[str]:
     return sorted(path for path, mode in paths_modes.items() if mode & stat.S_IROTH)
 
 
+def sshd_t_argv(sshd: str, login: str | None, address: str) -> list[str]:
+    """sshd's effective settings; for a login, as a connection of it from address gets them (Match blocks applied:
+    plain -T ignores them)."""
+    if not login:
+        return [sshd, "-T"]
+    return [sshd, "-T", "-C", f"user={login},host={address},addr={address}"]
+
+
 def sshd_password_check(dropin_present: bool, sshd_t: str | None) -> dict:
     settings = dict(line.split(None, 1) for line in (sshd_t or "").splitlines() if " " in line)
     password = settings.get("passwordauthentication", "unknown")
@@ -246,8 +262,9 @@ def sshd_password_check(dropin_present: bool, sshd_t: str | None) -> dict:
         return check("ssh_password_login", password == "no",
                      "ssh password login is off, as configured" if password == "no"
                      else f"ssh password login should be off but sshd says passwordauthentication {password}",
-                     hint="Another sshd_config drop-in may override it: `sshd -T | grep -i password` and "
-                     "`grep -ri passwordauthentication /etc/ssh/sshd_config /etc/ssh/sshd_config.d`.")
+                     hint="Another sshd_config drop-in or a Match block may override it: "
+                     "`sshd -T -C user=LOGIN,host=ADDR,addr=ADDR | grep -i password` and "
+                     "`grep -riE 'passwordauthentication|match' /etc/ssh/sshd_config /etc/ssh/sshd_config.d`.")
     return check("ssh_password_login", True,
                  f"ssh password login is {'on' if password == 'yes' else password} (not turned off by sparkfleet: "
                  "`sparkfleet bootstrap --disable-password-login` does)", severity="warning")
@@ -421,6 +438,8 @@ def main() -> None:
             "round_trip_timeout": {"type": "int", "default": 300},
             "secret_paths": {"type": "list", "elements": "str", "default": []},
             "password_login_dropin": {"type": "path", "required": True},
+            "ssh_login": {"type": "str"},
+            "ssh_client_address": {"type": "str", "default": "127.0.0.1"},
             "journal_lines": {"type": "int", "default": 15},
         },
         supports_check_mode=True,
@@ -463,7 +482,8 @@ def main() -> None:
                                        lines))
 
     dropin = os.path.exists(p["password_login_dropin"])
-    code, out = run(module, [module.get_bin_path("sshd", opt_dirs=["/usr/sbin"]) or "/usr/sbin/sshd", "-T"])
+    code, out = run(module, sshd_t_argv(module.get_bin_path("sshd", opt_dirs=["/usr/sbin"]) or "/usr/sbin/sshd",
+                                        p["ssh_login"], p["ssh_client_address"]))
     checks.append(sshd_password_check(dropin, out if code == 0 else None))
 
     modes = {}

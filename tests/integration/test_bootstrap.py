@@ -104,7 +104,7 @@ def test_a_user_without_sudo_is_stopped_before_any_change(fresh_lab):
                    check=True)
     port = str(host_vars(project, "lab3")["ansible_port"])
     assert run_sparkfleet("host", "add", "lab3-nosudo", "--address", "127.0.0.1", "--port", port,
-                          "--user", "nosudo", cwd=project).code == 0
+                          "--user", "nosudo", "--allow-same-address", cwd=project).code == 0
     result = run_sparkfleet("--json", "bootstrap", "--limit", "lab3-nosudo", cwd=project, timeout=300,
                             env={"SPARKFLEET_SSH_PASSWORD": password})
     assert result.code == 3, result.stdout
@@ -148,3 +148,81 @@ def test_a_changed_host_key_stops_the_run_with_both_fingerprints(fresh_lab):
     assert trust.summary["result"]["previous"] in message and trust.summary["result"]["pinned"] in message
     again = run_sparkfleet("--json", "bootstrap", "--limit", "lab2", cwd=project, timeout=300)
     assert again.code == 0 and again.summary["result"]["changed"] is False
+
+
+def unpin(project: Path, port: int) -> None:
+    known = project / ".sparkfleet/known_hosts"
+    if known.exists():
+        known.write_text("".join(f"{line}\n" for line in known.read_text().splitlines()
+                                 if not line.startswith(f"[127.0.0.1]:{port} ")))
+
+
+def test_a_login_with_a_dot_gets_a_sudoers_file_that_sudo_reads(fresh_lab):
+    """sudo skips /etc/sudoers.d files whose names hold a dot: first.last needs another file name."""
+    project, password = fresh_lab
+    assert in_container(project, "lab3", "useradd", "-m", "-s", "/bin/bash", "-G", "sudo", "first.last").returncode == 0
+    status = run_sparkfleet("--json", "lab", "status", cwd=project).summary["result"]["hosts"]
+    container = next(h["container"] for h in status if h["name"] == "lab3")
+    subprocess.run(["docker", "exec", "-i", container, "chpasswd"], input=f"first.last:{password}\n", text=True,
+                   check=True)
+    port = str(host_vars(project, "lab3")["ansible_port"])
+    assert run_sparkfleet("host", "add", "lab3-dotted", "--address", "127.0.0.1", "--port", port, "--user",
+                          "first.last", "--allow-same-address", cwd=project).code == 0
+    try:
+        result = run_sparkfleet("--json", "bootstrap", "--limit", "lab3-dotted", "--passwordless-sudo", cwd=project,
+                                timeout=300, env={"SPARKFLEET_SSH_PASSWORD": password})
+        assert result.code == 0, result.stdout + result.stderr
+        assert in_container(project, "lab3", "test", "-f", "/etc/sudoers.d/90-sparkfleet-first_last").returncode == 0
+        assert in_container(project, "lab3", "sudo", "-n", "-u", "first.last", "sudo", "-n", "true").returncode == 0
+    finally:
+        run_sparkfleet("host", "remove", "lab3-dotted", cwd=project)
+
+
+def test_a_match_block_that_keeps_passwords_on_stops_key_only_and_is_undone(fresh_lab):
+    """`sshd -T` alone ignores Match blocks; `-C user=,host=,addr=` applies them for this login."""
+    project, password = fresh_lab
+    config = "/etc/ssh/sshd_config"
+    assert in_container(project, "lab3", "sh", "-c", f"cp {config} /root/sshd_config.before && printf "
+                        f"'\\nMatch User spark\\n    PasswordAuthentication yes\\n' >> {config}").returncode == 0
+    try:
+        result = run_sparkfleet("--json", "bootstrap", "--limit", "lab3", "--disable-password-login", cwd=project,
+                                timeout=300, env={"SPARKFLEET_SSH_PASSWORD": password})
+        assert result.code == 3, result.stdout
+        message = result.summary["result"]["failures"][0]["message"]
+        assert "would still accept passwords for spark" in message and "Match" in message
+        # the drop-in is removed again: sshd is left as it was
+        assert in_container(project, "lab3", "test", "-e", "/etc/ssh/sshd_config.d/00-sparkfleet.conf").returncode == 1
+    finally:
+        in_container(project, "lab3", "sh", "-c",
+                     f"cp /root/sshd_config.before {config} && systemctl try-reload-or-restart ssh")
+
+
+def test_a_given_fingerprint_is_shown_checked_and_a_different_key_refused(fresh_lab):
+    project, password = fresh_lab
+    port = host_vars(project, "lab3")["ansible_port"]
+    real = in_container(project, "lab3", "ssh-keygen", "-lf", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]
+    wrong = "SHA256:" + "A" * 43
+    unpin(project, port)
+    add = ["host", "add", "lab3-fp", "--address", "127.0.0.1", "--port", str(port), "--user", "spark",
+           "--allow-same-address"]
+    assert run_sparkfleet(*add, "--host-key-fingerprint", wrong, cwd=project).code == 0
+    try:
+        refused = run_sparkfleet("--json", "bootstrap", "--limit", "lab3-fp", cwd=project, timeout=300,
+                                 env={"SPARKFLEET_SSH_PASSWORD": password})
+        assert refused.code == 3, refused.stdout
+        error = refused.summary["error"]
+        assert error["code"] == "host_key_mismatch" and real in error["message"] and wrong in error["message"]
+        assert f"[127.0.0.1]:{port} " not in (project / ".sparkfleet/known_hosts").read_text()
+        assert not any(line["type"] == "run_start" for line in refused.json_lines())  # no playbook ran
+
+        run_sparkfleet("host", "remove", "lab3-fp", cwd=project)
+        assert run_sparkfleet(*add, "--host-key-fingerprint", real, cwd=project).code == 0
+        accepted = run_sparkfleet("--json", "bootstrap", "--limit", "lab3-fp", cwd=project, timeout=300,
+                                  env={"SPARKFLEET_SSH_PASSWORD": password})
+        assert accepted.code == 0, accepted.stdout
+        events = accepted.json_lines()
+        shown = next(i for i, e in enumerate(events) if e["type"] == "progress" and real in e["message"])
+        assert shown < next(i for i, e in enumerate(events) if e["type"] == "run_start")  # shown, then pinned
+        assert f"[127.0.0.1]:{port} " in (project / ".sparkfleet/known_hosts").read_text()
+    finally:
+        run_sparkfleet("host", "remove", "lab3-fp", cwd=project)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 from helpers import run_sparkfleet
 
@@ -54,6 +56,57 @@ def test_secrets_in_the_environment_never_reach_the_artifacts(project):
     for path in files:
         assert secret not in path.read_text(errors="replace"), path  # ...and holds no secret
     assert not (runs[0] / "env").exists()
+
+
+def test_only_allowed_environment_variables_reach_ansible_and_its_artifacts(project, tmp_path):
+    """SSHPASS, DATABASE_URL and GITHUB_PAT match no secret-looking name pattern: an allowlist keeps them out,
+    while ANSIBLE_VAULT_PASSWORD_FILE still opens the project's vault."""
+    secret = "s3cr3t-from-the-controller-env"
+    password_file = tmp_path / "vault-pass"
+    password_file.write_text("vault-password-for-the-test\n")
+    vault = project / "inventory" / "group_vars" / "all" / "vault.yml"
+    encrypted = subprocess.run([str(Path(sys.executable).parent / "ansible-vault"), "encrypt_string",
+                                "--vault-password-file", str(password_file), "opened", "--name", "vault_probe"],
+                               capture_output=True, text=True, check=True).stdout
+    vault.write_text(vault.read_text() + encrypted)
+    playbook = tmp_path / "env.yml"
+    playbook.write_text(textwrap.dedent("""\
+        - name: What ansible-playbook got
+          hosts: localhost
+          connection: local
+          gather_facts: false
+          tasks:
+            - name: The vault opened, and none of the controller's unrelated variables came through
+              ansible.builtin.assert:
+                that:
+                  - vault_probe == 'opened'
+                  - lookup('env', 'SSHPASS') == ''
+                  - lookup('env', 'DATABASE_URL') == ''
+                  - lookup('env', 'GITHUB_PAT') == ''
+                  - lookup('env', 'HOME') != ''
+        """))
+    driver = textwrap.dedent(f"""\
+        import sys
+        from pathlib import Path
+        from sparkfleet.core.project import Project
+        from sparkfleet.core.runner import run_playbook
+        result = run_playbook(Project(Path({str(project)!r})), Path({str(playbook)!r}), emit=lambda e: None)
+        print(result.status, result.failures)
+        sys.exit(int(result.exit_code))
+        """)
+    env = {**os.environ, "SSHPASS": secret, "DATABASE_URL": f"postgres://app:{secret}@db/app",
+           "GITHUB_PAT": f"ghp_{secret}", "ANSIBLE_VAULT_PASSWORD_FILE": str(password_file),
+           "HTTPS_PROXY": f"http://user:{secret}@proxy:3128"}
+    proc = subprocess.run([sys.executable, "-c", driver], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = list((project / ".sparkfleet" / "runs").iterdir())
+    files = [p for p in runs[0].rglob("*") if p.is_file()]
+    command = next(p for p in files if p.name == "command")
+    recorded = json.loads(command.read_text())["env"]
+    assert recorded["ANSIBLE_VAULT_PASSWORD_FILE"] == str(password_file)
+    assert recorded["HTTPS_PROXY"] == "(not recorded)"  # passed (the controller may need it), value not kept
+    for path in files:
+        assert secret not in path.read_text(errors="replace"), path
 
 
 def test_ctrl_c_cancels_a_run_cleanly(project, tmp_path):

@@ -50,6 +50,9 @@ def test_hand_edited_host_variables_survive_changes(project, cli):
         (["s1", "--address", "10.0.0.1", "--user", "u", "--port-map", "8080:0"], "Invalid port map"),
         (["s1", "--address", "10.0.0.1", "--user", "u", "--port-map", "80:1", "--port-map", "80:2"], "mapped twice"),
         (["s1", "--address", "10.0.0.1", "--user", "u", "--url-address", "no such!"], "Invalid address"),
+        (["all", "--address", "10.0.0.1", "--user", "u"], "Ansible reads it as a pattern"),
+        (["ungrouped", "--address", "10.0.0.1", "--user", "u"], "Ansible reads it as a pattern"),
+        (["sparks", "--address", "10.0.0.1", "--user", "u"], "would name both a host and a group"),
     ],
 )
 def test_bad_input_is_refused_and_the_file_is_untouched(project, cli, args, expected):
@@ -107,6 +110,23 @@ def test_duplicate_names_are_refused(project, cli):
     assert result.summary["error"]["code"] == "inventory.duplicate_host"
 
 
+def test_a_second_host_at_the_same_address_and_port_is_refused_unless_allowed(project, cli):
+    assert cli("host", "add", "spark1", "--address", "10.0.0.5", "--user", "nvidia", cwd=project).code == 0
+    before = (project / "inventory/hosts.yml").read_bytes()
+    result = cli("--json", "host", "add", "spark1b", "--address", "10.0.0.5", "--user", "other", cwd=project)
+    assert result.code == 2 and result.summary["error"]["code"] == "inventory.duplicate_address"
+    assert "spark1" in result.summary["error"]["message"] and "--allow-same-address" in result.summary["error"]["hint"]
+    assert (project / "inventory/hosts.yml").read_bytes() == before
+    # another port is another machine (a forwarded ssh port), and a person may insist
+    assert cli("host", "add", "spark2", "--address", "10.0.0.5", "--port", "2222", "--user", "n", cwd=project).code == 0
+    assert cli("host", "add", "spark1b", "--address", "10.0.0.5", "--user", "n", "--allow-same-address",
+               cwd=project).code == 0
+
+
+def test_a_user_name_with_a_dot_is_accepted(project, cli):
+    assert cli("host", "add", "s1", "--address", "10.0.0.1", "--user", "first.last", cwd=project).code == 0
+
+
 def test_removing_an_unknown_host_says_so(project, cli):
     result = cli("host", "remove", "ghost", cwd=project)
     assert result.code == 2 and "No host named 'ghost'" in result.stderr and "host list" in result.stderr
@@ -133,3 +153,43 @@ def test_lab_down_removes_the_hosts_lab_up_made_and_keeps_one_added_by_hand_on_t
     assert down.code == 0, down.stdout
     names = [h["name"] for h in cli("--json", "host", "list", cwd=project).summary["result"]["hosts"]]
     assert names == ["box"]
+
+
+def test_host_add_pins_a_given_host_key_and_shows_its_fingerprint(project, cli, tmp_path):
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "hostkey")], check=True)
+    key = (tmp_path / "hostkey.pub").read_text().strip()
+    fingerprint = subprocess.run(["ssh-keygen", "-lf", str(tmp_path / "hostkey.pub")], capture_output=True,
+                                 text=True, check=True).stdout.split()[1]
+    result = cli("--json", "host", "add", "s1", "--address", "10.0.0.1", "--port", "2222", "--user", "u",
+                 "--host-key", key, cwd=project)
+    assert result.code == 0 and result.summary["result"]["pinned"] == fingerprint
+    pins = (project / ".sparkfleet/known_hosts").read_text().splitlines()
+    assert pins == [f"[10.0.0.1]:2222 {' '.join(key.split()[:2])} sparkfleet-given:s1"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--host-key", "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ", "must be an ed25519 public key"),
+        ("--host-key", "ssh-ed25519 not-base64", "not a valid ssh public key"),
+        ("--host-key-fingerprint", "MD5:12:34", "Invalid host key fingerprint"),
+        ("--host-key-fingerprint", "SHA256:short", "Invalid host key fingerprint"),
+    ],
+)
+def test_a_bad_host_key_or_fingerprint_is_refused_and_nothing_is_written(project, cli, option, value, expected):
+    before = (project / "inventory/hosts.yml").read_bytes()
+    result = cli("--json", "host", "add", "s1", "--address", "10.0.0.1", "--user", "u", option, value, cwd=project)
+    assert result.code == 2 and expected in result.summary["error"]["message"], result.stdout
+    assert result.summary["error"]["hint"]
+    assert (project / "inventory/hosts.yml").read_bytes() == before
+    assert not (project / ".sparkfleet/known_hosts").exists()
+
+
+def test_a_given_fingerprint_is_kept_as_a_host_variable(project, cli):
+    fingerprint = "SHA256:" + "x" * 43
+    assert cli("host", "add", "s1", "--address", "10.0.0.1", "--user", "u", "--host-key-fingerprint", fingerprint,
+               cwd=project).code == 0
+    data = yaml.safe_load((project / "inventory/hosts.yml").read_text())
+    assert data["all"]["children"]["sparks"]["hosts"]["s1"]["sparkfleet_host_key_fingerprint"] == fingerprint

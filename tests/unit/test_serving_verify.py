@@ -12,6 +12,7 @@ from ansible_collections.sparkfleet.spark.plugins.modules.serving_verify import 
     parse_ss,
     port_checks,
     sshd_password_check,
+    sshd_t_argv,
     unit_of_cgroup,
     world_readable,
 )
@@ -70,3 +71,9 @@ def test_password_login_is_checked_against_what_was_configured():
     assert not wrong["ok"] and wrong["severity"] == "error"
     on = sshd_password_check(False, "passwordauthentication yes\n")
     assert on["ok"] and on["severity"] == "warning" and "is on" in on["message"]
+
+
+def test_sshd_settings_are_read_for_the_login_so_match_blocks_count():
+    assert sshd_t_argv("/usr/sbin/sshd", "first.last", "192.168.1.9") == [
+        "/usr/sbin/sshd", "-T", "-C", "user=first.last,host=192.168.1.9,addr=192.168.1.9"]
+    assert sshd_t_argv("/usr/sbin/sshd", None, "127.0.0.1") == ["/usr/sbin/sshd", "-T"]

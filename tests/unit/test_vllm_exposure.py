@@ -110,3 +110,25 @@ def test_the_modules_read_the_key_from_the_env_file_only(tmp_path):
     assert vllm_api_key(str(env)) == "" and vllm_auth_headers(None) == {}
     env.write_text(f"OTHER=1\nVLLM_API_KEY={KEY}\n")
     assert vllm_auth_headers(str(env)) == {"Authorization": f"Bearer {KEY}"}
+
+
+def test_the_pip_unit_is_sandboxed_and_sees_only_the_gpu_s_device_nodes(tmp_path):
+    """Issue 11, finding 8 (scored on a served lab host by tests/integration/test_hardening.py)."""
+    lines = render_unit(tmp_path)[0].splitlines()
+    for setting in ("User=vllm", "UMask=0077", "ProtectSystem=strict", "ReadWritePaths=/var/lib/vllm",
+                    "PrivateDevices=true", "CapabilityBoundingSet=", "RestrictNamespaces=true",
+                    "SystemCallFilter=@system-service", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+                    "MemoryMax=90%", "TasksMax=4096"):
+        assert setting in lines, setting
+    assert "BindPaths=-/dev/nvidia0" in lines and "DeviceAllow=/dev/nvidia0 rw" in lines
+    assert "DeviceAllow=/dev/nvidia-uvm rw" in lines and "ExecStartPre=-+/usr/bin/nvidia-modprobe -u -c=0" in lines
+    lab = render_unit(tmp_path, vllm_gpu_devices=[])[0]
+    assert "PrivateDevices=true" in lab.splitlines() and "DeviceAllow" not in lab and "nvidia" not in lab
+
+
+def test_the_container_unit_runs_the_docker_client_as_root_and_no_user_joins_the_docker_group(tmp_path):
+    unit, argv = render_unit(tmp_path, vllm_install_method="container",
+                             _vllm_image_ref="nvcr.io/nvidia/vllm@sha256:" + "a" * 64)
+    lines = unit.splitlines()
+    assert "User=root" in lines and "SupplementaryGroups=docker" not in unit
+    assert argv[0] == "/usr/bin/docker" and "--gpus" in argv

@@ -49,11 +49,18 @@ def host_group() -> None:
 @click.option("--port-map", "port_maps", multiple=True, metavar="PORT:REACHED",
               help="A service port on the host and the port that reaches it from here, behind a port mapping or "
               "tunnel (e.g. 8080:18080). Repeatable.")
+@click.option("--allow-same-address", is_flag=True, help="Accept an address and port another host already has.")
+@click.option("--host-key", help="The host's ed25519 public key (\"ssh-ed25519 AAAA...\"), pinned now.")
+@click.option("--host-key-fingerprint", help="The host key's SHA256 fingerprint; bootstrap refuses any other key.")
 def host_add(settings: Settings, out: Output, name: str, address: str, user: str, port: int, profile: str,
-             group_name: str | None, url_address: str | None, port_maps: tuple[str, ...]) -> int:
-    """Add a host to the inventory."""
-    from sparkfleet.core import inventory, profiles
+             group_name: str | None, url_address: str | None, port_maps: tuple[str, ...], allow_same_address: bool,
+             host_key: str | None, host_key_fingerprint: str | None) -> int:
+    """Add a host to the inventory, optionally with its known host key (from its console, not the network)."""
+    from sparkfleet.core import inventory, known_hosts, profiles
 
+    if host_key and host_key_fingerprint:
+        raise UsageError("Give --host-key or --host-key-fingerprint, not both.",
+                         hint="The key itself is enough: its fingerprint is computed from it.")
     project = settings.project()
     profile_group = profiles.group_for(project, profile)
     group = group_name or profile_group or inventory.DEFAULT_GROUP
@@ -63,14 +70,25 @@ def host_add(settings: Settings, out: Output, name: str, address: str, user: str
         extra["sparkfleet_url_address"] = url_address
     if port_maps:
         extra["sparkfleet_published_ports"] = inventory.parse_port_maps(port_maps)
+    if host_key_fingerprint:
+        extra[known_hosts.FINGERPRINT_VAR] = known_hosts.check_fingerprint(host_key_fingerprint)
+    key = known_hosts.check_key(host_key) if host_key else None
     host = inventory.Host(name, address, user, port, extra=extra)
     also = (profile_group,) if profile_group else ()
     with inventory.editing(project) as inv:
-        inv.add(host, group, also=also)
+        inv.add(host, group, also=also, allow_same_address=allow_same_address)
+        if key is not None:  # inside the edit: a refused host pins nothing
+            known_hosts.pin(project, address, port, key, f"sparkfleet-given:{name}")
     host.groups = list(dict.fromkeys((group, *also)))
-    reached = f"; services reached at {url_address or address}" if extra else ""
-    out.success({"host": {**host.to_dict(), "profile": profile, **extra}},
-                f"Added {name} ({user}@{address}:{port}) to {', '.join(host.groups)}, profile {profile}{reached}.")
+    data = {"host": {**host.to_dict(), "profile": profile}}
+    reached = f"; services reached at {url_address or address}" if url_address or port_maps else ""
+    text = f"Added {name} ({user}@{address}:{port}) to {', '.join(host.groups)}, profile {profile}{reached}."
+    if key is not None:
+        data["pinned"] = known_hosts.fingerprint(key)
+        text += f" Pinned its host key {data['pinned']}."
+    elif host_key_fingerprint:
+        text += f" Bootstrap will accept only the host key {host_key_fingerprint}."
+    out.success(data, text)
     return ExitCode.OK
 
 

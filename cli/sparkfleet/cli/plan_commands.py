@@ -11,20 +11,27 @@ from sparkfleet.core import records
 from sparkfleet.core.errors import ExitCode, UsageError
 
 
+def _hosts(settings: Settings) -> list:
+    """The inventory's hosts; an empty inventory is refused before anything runs."""
+    from sparkfleet.core.inventory import Inventory
+
+    hosts = Inventory.load(settings.project().inventory_file).hosts()
+    if not hosts:
+        raise UsageError("The inventory has no hosts.",
+                         hint="Add one with `sparkfleet host add NAME --address IP --user USER`, "
+                         "or start local stand-ins with `sparkfleet lab up`.")
+    return hosts
+
+
 def _plan(settings: Settings, out: Output, command: str, phases: list[str], limit: str | None,
           extravars: dict | None = None, model: str | None = None) -> dict:
     """Run a plan (plans.execute) over a non-empty inventory; returns the run's record."""
-    from sparkfleet.core.inventory import Inventory
     from sparkfleet.lab.controller_needs import lab_hosts, require_lab_extra
     from sparkfleet.report.build import build_report
     from sparkfleet.runs import plans
 
     project = settings.project()
-    hosts = Inventory.load(project.inventory_file).hosts()
-    if not hosts:
-        raise UsageError("The inventory has no hosts.",
-                         hint="Add one with `sparkfleet host add NAME --address IP --user USER`, "
-                         "or start local stand-ins with `sparkfleet lab up`.")
+    hosts = _hosts(settings)
     if command == "up":  # only `up` serves, and serving the lab profile builds its model here
         require_lab_extra(lab_hosts(hosts, limit))
     return plans.execute(project, out.event, command, phases, limit, extravars or {},
@@ -66,6 +73,11 @@ def _plan_text(record: dict, result: dict, details: str = "") -> str:
     return "\n".join(lines)
 
 
+def _key_text(key) -> str:
+    return (click.style("The video endpoint's API key (shown only this once; send it as X-API-Key): ", bold=True)
+            + f"{key.key}\nIt is kept as {key.where()}.")
+
+
 @command(cli, "up")
 @click.option("--limit", help="Only these hosts or groups (Ansible pattern).")
 @click.option("--model", help="A model from `sparkfleet models` (default: the profile's). Remembered for later runs.")
@@ -76,7 +88,7 @@ def up(settings: Settings, out: Output, limit: str | None, model: str | None) ->
     Stops at the first phase that fails, with a partial report. A second run changes nothing on the hosts and
     skips the bench when a result for what is served exists.
     """
-    from sparkfleet.core import catalog
+    from sparkfleet.core import catalog, video_key
     from sparkfleet.core.project import remember_model
     from sparkfleet.runs import plans
 
@@ -84,11 +96,22 @@ def up(settings: Settings, out: Output, limit: str | None, model: str | None) ->
     if model:
         catalog.check(model)
         extravars["sparkfleet_model"] = model
-    record = _plan(settings, out, "up", records.UP_PHASES, limit, extravars, model)
+    _hosts(settings)
+    # Made before any playbook runs, so the first deploy already requires it (hosts with video_endpoint_open: false).
+    key = video_key.ensure(settings.project())
+    try:
+        record = _plan(settings, out, "up", records.UP_PHASES, limit, extravars, model)
+    except BaseException:
+        if key.created and not out.json_mode:  # interrupted: the key is still shown, once
+            click.echo(_key_text(key), err=True)
+        raise
     if model and plans.served(record):  # later runs (verify, bench, notes) then check and measure this model
         remember_model(settings.project(), model)
     result = _plan_result(settings, record)
-    out.success(result, _plan_text(record, result), exit_code=ExitCode(record["exit_code"]))
+    # Agents learn where the key is, never the key; a person sees it once, below everything else.
+    result["video_api_key"] = {"created": key.created, "stored_in": key.stored_in, "encrypted": key.encrypted}
+    text = _plan_text(record, result) + ("\n" + _key_text(key) if key.created else "")
+    out.success(result, text, exit_code=ExitCode(record["exit_code"]))
     return record["exit_code"]
 
 

@@ -62,6 +62,7 @@ def bootstrap(settings: Settings, out: Output, limit: str | None, passwordless_s
     from sparkfleet.core import keys
 
     keys.ensure_controller_key(settings.project())
+    _pin_first_contact(settings, out, limit)
     password = os.environ.get(password_env) or None
     if password is None and sys.stdin.isatty():
         password = click.prompt("ssh password (empty if the hosts accept the key already)", default="",
@@ -71,6 +72,46 @@ def bootstrap(settings: Settings, out: Output, limit: str | None, passwordless_s
     extravars = {"ssh_access_passwordless_sudo": passwordless_sudo,
                  "ssh_access_disable_password_login": disable_password_login}
     return run_plan(settings, out, "bootstrap", limit, extravars=extravars, passwords=passwords)
+
+
+def _targets(hosts: list, limit: str | None) -> list:
+    """The hosts a --limit names, read simply: host or group names, or shell-style patterns of host names."""
+    import fnmatch
+
+    if not limit:
+        return hosts
+    words = [w.lstrip("&!") for w in limit.replace(":", ",").split(",") if w]
+    return [h for h in hosts if any(w == h.name or w in h.groups or fnmatch.fnmatch(h.name, w) for w in words)]
+
+
+def _pin_first_contact(settings: Settings, out: Output, limit: str | None) -> None:
+    """Show each new host's key fingerprint before pinning it; refuse a key other than the one `host add` was given."""
+    from sparkfleet.core import known_hosts
+    from sparkfleet.core.errors import HostKeyMismatch
+    from sparkfleet.core.events import Progress
+    from sparkfleet.core.inventory import Inventory
+
+    project = settings.project()
+    contacts = known_hosts.first_contact(project, _targets(Inventory.load(project.inventory_file).hosts(), limit))
+    for contact in contacts:
+        if not contact.matches:
+            raise HostKeyMismatch(
+                f"{contact.host} ({contact.address}:{contact.port}) offers the host key {contact.fingerprint}, not "
+                f"{contact.expected} as given to `host add`: nothing was pinned or changed.",
+                hint="Someone may be intercepting the connection, or the fingerprint was copied wrong: compare with "
+                "`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host's console.")
+        how = "the fingerprint given to `host add`" if contact.expected else \
+            "compare with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host's console"
+        out.event(Progress(f"{contact.host} ({contact.address}:{contact.port}) offers the host key "
+                           f"{contact.fingerprint} ({how})"))
+    unconfirmed = [c for c in contacts if c.expected is None]
+    if unconfirmed and not out.json_mode and sys.stdin.isatty() and not click.confirm(
+            f"Pin {'this host key' if len(unconfirmed) == 1 else 'these host keys'}?", default=True, err=True):
+        raise UsageError("No host key pinned; nothing changed.",
+                         hint="Check the fingerprints on the hosts, or give them: sparkfleet host add NAME ... "
+                         "--host-key-fingerprint SHA256:...")
+    for contact in contacts:
+        known_hosts.pin_first_contact(project, contact)
 
 
 @command(cli, "doctor")

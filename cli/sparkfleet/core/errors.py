@@ -58,3 +58,10 @@ class Cancelled(SparkfleetError):
 class HostUnreachable(SparkfleetError):
     exit_code = ExitCode.HOST_UNREACHABLE
     code = "unreachable"
+
+
+class HostKeyMismatch(SparkfleetError):
+    """A host offers another ssh host key than the one the person gave: like a failed host, nothing is changed."""
+
+    exit_code = ExitCode.HOST_FAILED
+    code = "host_key_mismatch"

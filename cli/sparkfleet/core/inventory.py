@@ -19,7 +19,7 @@ RESERVED_GROUPS = {"all", "ungrouped"}
 
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _GROUP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")  # Ansible group names must be identifiers
-_USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")  # `first.last` is a valid login on Debian and Ubuntu
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 HEADER = (
@@ -49,6 +49,11 @@ def validate_host_name(name: str) -> None:
         raise InventoryError(
             f"Invalid host name {name!r}.",
             hint="Use letters, digits, '.', '-' or '_', starting with a letter or digit (e.g. spark1).",
+        )
+    if name in RESERVED_GROUPS:  # `--limit all` would then mean the whole fleet, not this host
+        raise InventoryError(
+            f"Invalid host name {name!r}: Ansible reads it as a pattern ('all' is every host, 'ungrouped' a group).",
+            hint="Pick another name (e.g. spark1).",
         )
 
 
@@ -80,7 +85,7 @@ def validate_user(user: str) -> None:
     if not _USER_NAME.match(user):
         raise InventoryError(
             f"Invalid user name {user!r}.",
-            hint="Use the login name on the host: lowercase letters, digits, '-' or '_' (e.g. nvidia).",
+            hint="Use the login name on the host: lowercase letters, digits, '.', '-' or '_' (e.g. nvidia).",
         )
 
 
@@ -161,7 +166,7 @@ class Inventory:
     def get(self, name: str) -> Host | None:
         return next((h for h in self.hosts() if h.name == name), None)
 
-    def add(self, host: Host, group: str, also: tuple[str, ...] = ()) -> None:
+    def add(self, host: Host, group: str, also: tuple[str, ...] = (), allow_same_address: bool = False) -> None:
         """Add host to group (with its variables) and to the groups in also (by name only)."""
         validate_host_name(host.name)
         validate_address(host.address)
@@ -175,6 +180,20 @@ class Inventory:
                 hint=f"Pick another name, or remove it first: sparkfleet host remove {host.name}",
                 code="inventory.duplicate_host",
             )
+        host_names = {h.name for h in self.hosts()}
+        clashes = [n for n in (group, *also) if n in host_names]
+        if host.name in self._groups or clashes:
+            clash = host.name if host.name in self._groups else clashes[0]
+            raise InventoryError(
+                f"{clash!r} would name both a host and a group: `--limit {clash}` would be ambiguous.",
+                hint="Give the host (or the group) another name.", code="inventory.name_clash")
+        same = [h.name for h in self.hosts() if (h.address.lower(), h.port) == (host.address.lower(), host.port)]
+        if same and not allow_same_address:
+            raise InventoryError(
+                f"{host.address}:{host.port} is already in the inventory as {', '.join(same)}: two names for one "
+                "machine would let two runs change it at once.",
+                hint=f"Use {same[0]}, or pass --allow-same-address if they really are different machines "
+                "(behind one address).", code="inventory.duplicate_address")
         hostvars = {"ansible_host": host.address, "ansible_user": host.user}
         if host.port != 22:
             hostvars["ansible_port"] = host.port

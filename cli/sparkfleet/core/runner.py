@@ -2,8 +2,9 @@
 
 A run gets a private data dir under .sparkfleet/runs/<run id>/, streams typed events to a callback,
 can be cancelled with Ctrl-C / SIGTERM, and ends in a RunResult built from the play stats.
-Secrets never reach the artifacts: no env/ files are written, and secret-looking environment
-variables are dropped from the environment that ansible-runner records.
+Secrets never reach the artifacts: no env/ files are written, and ansible-playbook gets only the
+environment variables Ansible, ssh and the controller-side tasks need (an allowlist), because ansible-runner
+records that environment in runs/<id>/.../command.
 """
 
 from __future__ import annotations
@@ -26,7 +27,23 @@ from sparkfleet.core.events import Event, HostResult, PlayStarted, RunFinished, 
 from sparkfleet.core.project import Project
 
 KEEP_RUNS = 50  # older run folders are pruned so .sparkfleet/runs does not grow without bound
-_SECRET_ENV = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|API_KEY|PRIVATE_KEY|VAULT)", re.IGNORECASE)
+# What ansible-playbook may inherit from the controller's environment. Everything else (DATABASE_URL, SSHPASS,
+# GITHUB_PAT, ...) stays out, named or not. ANSIBLE_* covers ANSIBLE_VAULT_PASSWORD_FILE and Ansible's settings.
+_ALLOWED_ENV = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR",
+    "PYTHONPATH", "VIRTUAL_ENV", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR",
+    "SSH_AUTH_SOCK",  # a key in the person's ssh agent, for hosts not yet given the project's key
+    "HF_ENDPOINT", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE",  # the model download on the controller
+    "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_CERT", "PIP_FIND_LINKS",  # the wheelhouse
+    "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+})
+_ALLOWED_PREFIXES = ("LC_", "ANSIBLE_")
+# Second line of defence: an allowed name that still looks like it holds a secret value is dropped.
+_SECRET_ENV = re.compile(r"(PASSWORD|PASSWD|PASS$|TOKEN|SECRET|API_KEY|PRIVATE_KEY|_PAT$)", re.IGNORECASE)
+# Allowed, needed, and possibly carrying credentials in a URL: passed, but recorded without their values.
+_UNRECORDED_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "HF_ENDPOINT", "http_proxy", "https_proxy",
+                   "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 _MESSAGE_LIMIT = 600
 
 
@@ -164,6 +181,36 @@ def _runner_env(project: Project) -> dict[str, str]:
     }
 
 
+def _env_allowed(name: str, value: str, ours: dict[str, str], secret_values: set[str]) -> bool:
+    """Whether ansible-playbook gets this variable: ours and ansible-runner's own, and the allowlist."""
+    if value in secret_values:
+        return False
+    if name in ours or os.environ.get(name) != value:  # set by sparkfleet or by ansible-runner, not inherited
+        return True
+    if name not in _ALLOWED_ENV and not name.startswith(_ALLOWED_PREFIXES):
+        return False
+    return name.endswith("_FILE") or not _SECRET_ENV.search(name)  # a password *file* is a path, not a secret
+
+
+def _unrecord_values(command_file: Path) -> None:
+    """Keep the names of credential-carrying variables in ansible-runner's record of the run, not their values."""
+    import json
+
+    try:
+        record = json.loads(command_file.read_text())
+    except (OSError, ValueError):
+        return
+    env = record.get("env") or {}
+    if not any(name in env for name in _UNRECORDED_ENV):
+        return
+    for name in _UNRECORDED_ENV:
+        if name in env:
+            env[name] = "(not recorded)"
+    from sparkfleet.core.atomic import write_atomically
+
+    write_atomically(command_file, json.dumps(record), mode=0o600)
+
+
 def _run_level_error(artifacts_dir: Path) -> str | None:
     """The error line ansible-playbook prints for problems that concern no host ("ERROR!" before 2.19)."""
     stdout = artifacts_dir / "stdout"
@@ -275,8 +322,8 @@ def run_playbook(
         cancel_callback=should_cancel,
     )
     env = runner.config.env
-    secret_values = set(expect.values())
-    for key in [k for k, v in env.items() if _SECRET_ENV.search(k) or v in secret_values]:
+    ours = _runner_env(project)
+    for key in [k for k, v in env.items() if not _env_allowed(k, v, ours, set(expect.values()))]:
         del env[key]
     env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = str(project.state_dir / "facts")
 
@@ -305,6 +352,7 @@ def run_playbook(
     )
     if status == "failed" and not result.hosts:
         result.error = _run_level_error(artifacts) or "ansible-playbook failed before any host ran a task."
+    _unrecord_values(artifacts / "command")
     emit(RunFinished(run_id=run_id, status=status, duration_s=duration))
     _prune_runs(project)
     return result

@@ -85,8 +85,9 @@ def _after_warnings(inputs: Inputs, done: Outcome) -> list[str]:
                      "2400 MHz), then run `sparkfleet bench` again.")
     if open_endpoint:
         steps.append(f"The video endpoint of {join_words(sorted(set(open_endpoint)))} takes requests without an API "
-                     "key: set `vault_video_api_key` in the vault (or `video_endpoint_host: 127.0.0.1`) and run "
-                     "`sparkfleet up` again, unless the network is trusted.")
+                     "key: set `video_endpoint_open: false` (`sparkfleet up` makes a key if the project has none, "
+                     "and keeps it in the vault) or `video_endpoint_host: 127.0.0.1`, and run `sparkfleet up` again, "
+                     "unless the network is trusted.")
     if others:
         steps.append(f"Read the {'other ' if clocks or open_endpoint else ''}"
                      f"{plural(others, 'warning')} under [Problems met](#problems-met) and act on "

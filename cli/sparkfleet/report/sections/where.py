@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sparkfleet.core import video_key
 from sparkfleet.core.project import STATE_DIRNAME, Project
 from sparkfleet.report.inputs import HOST_FILES, Inputs, artifacts_folder
 from sparkfleet.report.markdown import code, file_link, link
@@ -30,6 +31,9 @@ def where(inputs: Inputs, report_dir: Path) -> str:
         if artifacts:
             out.append(f"- Ansible's artifacts of each phase (events, output, stats) under "
                        f"`{STATE_DIRNAME}/runs/`: " + " · ".join(artifacts))
+    key_place = video_key.location(Project(inputs.root))
+    if key_place:
+        out.append(f"- The video endpoint's API key (hosts with `video_endpoint_open: false`): {code(key_place)}")
     return "\n".join(out)
 
 
