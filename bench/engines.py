@@ -100,23 +100,30 @@ def run_once(project: Path, engine: str, hosts: list[dict]) -> tuple[float, str]
     return seconds, "ok"
 
 
-def compare(project: Path, counts: list[int], runs: int, log=print) -> dict:
-    """{engine: {host count: [seconds per run]}}; a first converging run per engine and count is not counted."""
+def compare(project: Path, counts: list[int], runs: int, log=print) -> tuple[dict, dict]:
+    """({engine: {host count: [seconds per no-op run]}}, {engine: {host count: seconds of the first run}}).
+
+    The first run per engine and count converges the hosts and warms the ssh masters; it is not a no-op time.
+    With runs=0 only that first run is made (the CI smoke: every engine still works, nothing timed)."""
     ensure_venv(log)
     all_hosts = lab_hosts(project)
+    if len(all_hosts) < max(counts):
+        raise SystemExit(f"the project has {len(all_hosts)} lab host(s); {max(counts)} are needed")
     results: dict[str, dict[int, list[float]]] = {e: {n: [] for n in counts} for e in ENGINES}
+    first: dict[str, dict[int, float]] = {e: {} for e in ENGINES}
     for n in counts:
-        for engine in ENGINES:  # converge (and warm the ssh masters) first; its time is not a no-op time
+        for engine in ENGINES:
             seconds, outcome = run_once(project, engine, all_hosts[:n])
             if outcome != "ok" and not outcome.startswith("changed"):
                 raise SystemExit(f"{engine} on {n} host(s): {outcome}")
+            first[engine][n] = seconds
         for round_ in range(runs):
             for engine in ENGINES:
                 seconds, outcome = run_once(project, engine, all_hosts[:n])
                 if outcome != "ok":
                     log(f"  {engine} on {n} host(s), run {round_ + 1}: {outcome}")
                 results[engine][n].append(seconds)
-    return results
+    return results, first
 
 
 def main() -> None:
@@ -125,7 +132,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    results = compare(args.project.resolve(), sorted({1, args.hosts}), args.runs)
+    results, _first = compare(args.project.resolve(), sorted({1, args.hosts}), args.runs)
     print(json.dumps({engine: {n: [round(s, 2) for s in samples] for n, samples in by_count.items()}
                       for engine, by_count in results.items()}))
 

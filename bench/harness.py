@@ -122,7 +122,11 @@ def fig_unit(opts, out: Callable) -> dict:
 def fig_engines(opts, out: Callable) -> dict:
     counts = sorted({1, opts.hosts})
     with lab(opts.hosts, opts.project) as project:
-        results = engines.compare(project, counts, opts.runs, log=out)
+        results, first = engines.compare(project, counts, 0 if opts.smoke else opts.runs, log=out)
+    if opts.smoke:  # every engine ran the deploy; no timing is worth printing from one cold run
+        for engine, by_count in first.items():
+            out(f"  {engine}: first run (converging) {by_count[1]:.1f} s")
+        return {"first_run": first}
     figures: dict = {}
     pyinfra = {n: statistics.median(results["pyinfra"][n]) for n in counts}
     for engine, by_count in results.items():
@@ -134,6 +138,7 @@ def fig_engines(opts, out: Callable) -> dict:
         if len(counts) > 1:
             fleet = statistics.median(by_count[counts[-1]]) / statistics.median(by_count[1])
             out(f"  {engine}: {counts[-1]} hosts / 1 host = {fleet:.1f}x")
+            figures[f"{engine}/fleet_x"] = round(fleet, 2)
     return figures
 
 
