@@ -17,7 +17,7 @@ module: host_probe
 short_description: Read what sparkfleet deployed on a host and what changed since (drift)
 description:
   - Reads the state file of the last run and compares it with the host now, without changing anything and without
-    starting any program but C(systemctl show)
+    starting any program but C(systemctl show); asks each service's C(/health) on the host's loopback.
   - Drift is what differs from the last run's record (a unit file edited by hand, the model manifest replaced, a
     package upgraded, a service stopped) or from the declared pins given in O(declared).
 version_added: "0.2.0"
@@ -66,6 +66,8 @@ drift:
 """
 
 import json  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
@@ -84,15 +86,31 @@ def read_state(path: str) -> dict:
     return state if isinstance(state, dict) else {}
 
 
+def answers(port: object, timeout: float = 5.0) -> bool | None:
+    """Whether a service answers GET /health on the host's loopback (any answer below 500 counts: a key it asks
+    for is not a fault); None when no port is known."""
+    if not isinstance(port, int | str) or not str(port).isdigit():
+        return None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=timeout) as response:
+            return response.status < 500
+    except urllib.error.HTTPError as error:
+        return error.code < 500
+    except (OSError, ValueError):
+        return False
+
+
 def look(module: AnsibleModule | None, state: dict) -> dict:
     """What is on the host now, for each thing the state lists."""
     paths = state.get("paths") or {}
     services = {}
     for key in ("vllm", "video_endpoint"):
-        unit = (state.get(key) or {}).get("unit")
+        section = state.get(key) or {}
+        unit = section.get("unit")
         if unit and module is not None:
             props = unit_properties(module, unit, ["ActiveState", "UnitFileState"])
-            services[unit] = {"active": props.get("ActiveState"), "enabled": props.get("UnitFileState")}
+            services[unit] = {"active": props.get("ActiveState"), "enabled": props.get("UnitFileState"),
+                              "answers": answers(section.get("port"))}
     return {
         "units": {path: file_sha256(path) for path in paths.get("units") or []},
         "manifest": file_sha256(paths.get("manifest")) if paths.get("manifest") else None,
@@ -129,6 +147,8 @@ def find_drift(state: dict, live: dict, declared: dict) -> list[dict]:
     for unit, now in (live.get("services") or {}).items():
         if now.get("active") != "active":
             drift.append({"what": f"service {unit}", "expected": "active", "found": now.get("active") or "unknown"})
+        elif now.get("answers") is False:
+            drift.append({"what": f"service {unit} /health", "expected": "answers", "found": "no answer"})
     model = (state.get("model") or {}).get("name")
     if declared.get("model") and model != declared["model"]:
         drift.append({"what": "model (declared)", "expected": declared["model"], "found": model or "none"})

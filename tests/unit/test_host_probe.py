@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.sparkfleet.spark.plugins.module_utils.host import dist_version, file_sha256
-from ansible_collections.sparkfleet.spark.plugins.modules.host_probe import find_drift, look
+from ansible_collections.sparkfleet.spark.plugins.modules.host_probe import answers, find_drift, look
 from sparkfleet.runs.fleet_status import host_summary
 from sparkfleet.runs.noop import inputs_digest, out_of_sync
 
@@ -114,3 +114,29 @@ def test_the_inputs_digest_changes_with_the_inventory_and_the_options(tmp_path):
     assert inputs_digest(project, {"bench_when": "missing", "sparkfleet_model": "other"}) != first
     (tmp_path / "inventory" / "hosts.yml").write_text("all: {hosts: {a: {}}}\n")
     assert inputs_digest(project, {"bench_when": "missing"}) != first
+
+
+def test_a_service_answers_health_unless_it_is_down_or_failing():
+    import http.server
+    import threading
+
+    codes = iter([200, 401, 503])
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(next(codes))
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        assert [answers(port), answers(port), answers(str(port))] == [True, True, False]  # a key asked is not a fault
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers(port, timeout=1) is False  # nothing listens any more
+    assert answers(None) is None

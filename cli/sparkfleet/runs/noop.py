@@ -19,7 +19,8 @@ from sparkfleet import __version__
 from sparkfleet.core import content
 from sparkfleet.core.project import Project
 
-# What a no-op `up` skips when every host is in sync; verify (the health gate) and notes still run.
+# What a no-op `up` skips when every host is in sync. verify still runs: it is the health gate, and it checks what
+# no digest covers (a secret file left readable, a port opened by hand, a video through the endpoint).
 SKIPPED_WHEN_IN_SYNC = ("doctor", "serve", "bench")
 _CONTENT_PARTS = ("playbooks", "roles", "plugins", "meta")
 
@@ -68,5 +69,5 @@ def phases_to_skip(project: Project, emit: Callable, limit: str | None, inputs: 
     why = out_of_sync(status, inputs)
     if why or not status["hosts"]:
         return {}, why
-    reason = "every host is as the last up left it (no drift, same inputs)"
+    reason = "every host is as the last up left it (no drift, same inputs, services answering)"
     return {phase: reason for phase in SKIPPED_WHEN_IN_SYNC}, {}
