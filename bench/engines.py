@@ -117,11 +117,11 @@ def compare(project: Path, counts: list[int], runs: int, log=print) -> tuple[dic
             if outcome != "ok" and not outcome.startswith("changed"):
                 raise SystemExit(f"{engine} on {n} host(s): {outcome}")
             first[engine][n] = seconds
+            log(f"    {engine} on {n} host(s), first run (converging): {seconds:.1f} s")
         for round_ in range(runs):
             for engine in ENGINES:
                 seconds, outcome = run_once(project, engine, all_hosts[:n])
-                if outcome != "ok":
-                    log(f"  {engine} on {n} host(s), run {round_ + 1}: {outcome}")
+                log(f"    {engine} on {n} host(s), run {round_ + 1}: {seconds:.1f} s {outcome}")
                 results[engine][n].append(seconds)
     return results, first
 

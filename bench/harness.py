@@ -142,9 +142,9 @@ def fig_engines(opts, out: Callable) -> dict:
     return figures
 
 
-def task_breakdown(events: list[dict]) -> list[tuple[str, str, float]]:
-    """(phase, task, seconds) from the run's events: a task lasts from its task_start to the next event that starts
-    a task or ends a run (for all hosts together, as the person waiting sees it)."""
+def task_breakdown(events: list[dict]) -> list[tuple[str, str, str, float]]:
+    """(phase, role, task, seconds) from the run's events: a task lasts from its task_start to the next event that
+    starts a task or ends a run (for all hosts together, as the person waiting sees it)."""
     marks = [e for e in events if e.get("type") in ("run_start", "task_start", "run_end")]
     spans = []
     phase = ""
@@ -152,25 +152,34 @@ def task_breakdown(events: list[dict]) -> list[tuple[str, str, float]]:
         if event["type"] == "run_start":
             phase = event.get("playbook") or phase
         if event["type"] == "task_start":
-            spans.append((phase, event.get("task") or "?", following["ts"] - event["ts"]))
+            spans.append((phase, event.get("role") or "", event.get("task") or "?", following["ts"] - event["ts"]))
     return spans
 
 
 def fig_first_up(opts, out: Callable, project: Path) -> dict:
     seconds, result, events = sparkfleet_json(project, "up", "--limit", "lab1")
     out(f"  first up of a fresh host: {seconds:.1f} s wall")
+    return {"first_up_s": round(seconds, 1), **breakdown(result, events, out)}
+
+
+def breakdown(result: dict, events: list[dict], out: Callable) -> dict:
+    """A run by phase, by role and by task, the slowest first."""
     for phase in result.get("phases", []):
         out(f"    phase {phase['phase']:<8} {phase['duration_s']:7.1f} s")
     spans = task_breakdown(events)
     by_role: dict[str, float] = defaultdict(float)
-    for phase, task, s in spans:
-        by_role[f"{phase}: {task.split(' : ')[0]}"] += s
+    for phase, role, _task, seconds in spans:
+        by_role[f"{phase}: {role or '(play)'}"] += seconds
+    out("    by role:")
+    for name, seconds in sorted(by_role.items(), key=lambda item: -item[1])[:10]:
+        out(f"      {seconds:7.1f} s  {name}")
     out("    slowest tasks:")
-    for phase, task, s in sorted(spans, key=lambda t: -t[2])[:10]:
-        out(f"      {s:7.1f} s  {phase}: {task}")
-    return {"first_up_s": round(seconds, 1),
-            "phases": {p["phase"]: p["duration_s"] for p in result.get("phases", [])},
-            "slowest_tasks": [[p, t, round(s, 2)] for p, t, s in sorted(spans, key=lambda t: -t[2])[:10]]}
+    slowest = sorted(spans, key=lambda span: -span[3])[:12]
+    for phase, role, task, seconds in slowest:
+        out(f"      {seconds:7.1f} s  {phase}: {role + ' : ' if role else ''}{task}")
+    return {"phases": {p["phase"]: p["duration_s"] for p in result.get("phases", [])},
+            "by_role": {name: round(s, 2) for name, s in by_role.items()},
+            "slowest_tasks": [[p, r, t, round(s, 2)] for p, r, t, s in slowest]}
 
 
 def fig_noop_up(opts, out: Callable, project: Path) -> dict:
@@ -208,7 +217,14 @@ def main() -> None:
     parser.add_argument("--project", type=Path, help="use this project's lab hosts instead of making new ones")
     parser.add_argument("--smoke", action="store_true", help="one short run of help, engines and status (CI)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--breakdown", type=Path, metavar="NDJSON",
+                        help="only print the phase and task breakdown of a saved `sparkfleet --json up` output")
     opts = parser.parse_args()
+    if opts.breakdown:
+        lines = [json.loads(line) for line in opts.breakdown.read_text().splitlines() if line.startswith("{")]
+        summary = lines[-1] if lines and lines[-1].get("type") == "summary" else {}
+        breakdown(summary.get("result") or {}, lines, lambda line: print(line, flush=True))
+        return
     if opts.smoke:
         opts.runs, opts.hosts, wanted = 1, 1, list(SMOKE_FIGURES)
     else:
