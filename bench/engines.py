@@ -100,13 +100,14 @@ def run_once(project: Path, engine: str, hosts: list[dict]) -> tuple[float, str]
     return seconds, "ok"
 
 
-def compare(project: Path, counts: list[int], runs: int, log=print) -> tuple[dict, dict]:
+def compare(project: Path, counts: list[int], runs: int, log=print,
+            names: list[str] | None = None) -> tuple[dict, dict]:
     """({engine: {host count: [seconds per no-op run]}}, {engine: {host count: seconds of the first run}}).
 
     The first run per engine and count converges the hosts and warms the ssh masters; it is not a no-op time.
     With runs=0 only that first run is made (the CI smoke: every engine still works, nothing timed)."""
     ensure_venv(log)
-    all_hosts = lab_hosts(project)
+    all_hosts = [h for h in lab_hosts(project) if not names or h["name"] in names]
     if len(all_hosts) < max(counts):
         raise SystemExit(f"the project has {len(all_hosts)} lab host(s); {max(counts)} are needed")
     results: dict[str, dict[int, list[float]]] = {e: {n: [] for n in counts} for e in ENGINES}

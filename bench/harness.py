@@ -122,7 +122,8 @@ def fig_unit(opts, out: Callable) -> dict:
 def fig_engines(opts, out: Callable) -> dict:
     counts = sorted({1, opts.hosts})
     with lab(opts.hosts, opts.project) as project:
-        results, first = engines.compare(project, counts, 0 if opts.smoke else opts.runs, log=out)
+        results, first = engines.compare(project, counts, 0 if opts.smoke else opts.runs, log=out,
+                                         names=opts.hosts_named)
     if opts.smoke:  # every engine ran the deploy; no timing is worth printing from one cold run
         for engine, by_count in first.items():
             out(f"  {engine}: first run (converging) {by_count[1]:.1f} s")
@@ -215,6 +216,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median, min, max)")
     parser.add_argument("--hosts", type=int, default=4, help="lab hosts for the fleet figures (the issue used 8)")
     parser.add_argument("--project", type=Path, help="use this project's lab hosts instead of making new ones")
+    parser.add_argument("--hosts-named", type=lambda text: text.split(","), metavar="A,B",
+                        help="with --project: only these lab hosts for the engines figure")
     parser.add_argument("--smoke", action="store_true", help="one short run of help, engines and status (CI)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--breakdown", type=Path, metavar="NDJSON",
