@@ -140,3 +140,15 @@ def test_a_service_answers_health_unless_it_is_down_or_failing():
         server.server_close()
     assert answers(port, timeout=1) is False  # nothing listens any more
     assert answers(None) is None
+
+
+def test_a_phase_skipped_as_in_sync_is_recorded_as_skipped_and_passed():
+    from sparkfleet.core.records import parse_phase
+    from sparkfleet.runs import history
+    from sparkfleet.runs.plans import skipped_phase
+
+    entry = skipped_phase("serve", "every host is as the last up left it")
+    phase = parse_phase(entry)
+    assert phase.skipped and phase.ok and phase.changes == [] and phase.duration_s == 0.0
+    record = {"id": "r1", "command": "up", "started_at": "t0", "phases": [entry]}
+    assert history.slim(record)["phases"][0]["skipped"] is True
