@@ -3,7 +3,8 @@ nothing to do, on 1 host and on N hosts, by Ansible with sparkfleet's ansible.cf
 Ansible + mitogen (strategy mitogen_linear) and pyinfra. Runs are interleaved (engine after engine, round after
 round) so that the load of the shared machine falls on all of them alike.
 
-pyinfra and mitogen are installed into a venv of their own (bench/.venv-engines, made on first use) and used only
+pyinfra and mitogen are installed into a venv of their own (~/.cache/sparkfleet/bench-engines, made on first use)
+and used only
 for measuring; Ansible is the ansible-core of sparkfleet's own environment in every case.
 Used by bench/harness.py (the `engines` figure); alone: python bench/engines.py PROJECT [--hosts 4] [--runs 3]
 """
@@ -19,7 +20,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-VENV = HERE / ".venv-engines"
+# Outside the repository, so that no linter walks into it.
+VENV = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sparkfleet" / "bench-engines"
 MITOGEN_LIB = VENV / "mitogen-lib"
 PINS = {"pyinfra": "pyinfra==3.10.0", "mitogen": "mitogen==0.3.54"}
 ENGINES = ("ansible-sparkfleet", "ansible-defaults", "ansible-mitogen", "pyinfra")
