@@ -124,6 +124,11 @@ def _short(digest: str | None) -> str:
     return digest[:12] if digest else "missing"
 
 
+def _public(version: str, pin: str) -> str:
+    """The version as a pin without a local label compares it: ==0.32.0 matches 0.32.0+cpu (PEP 440)."""
+    return version if "+" in pin else version.split("+", 1)[0]
+
+
 def find_drift(state: dict, live: dict, declared: dict) -> list[dict]:
     """What differs between the last run's record (and the declared pins) and the host now."""
     if not state:
@@ -142,7 +147,7 @@ def find_drift(state: dict, live: dict, declared: dict) -> list[dict]:
         if was and now != was:  # only a version read from a venv (a container's is not read here)
             drift.append({"what": f"{section} version", "expected": was, "found": now or "missing"})
         pinned = declared.get(key)
-        if pinned and now and now != pinned:
+        if pinned and now and _public(now, pinned) != pinned:
             drift.append({"what": f"{section} version (declared)", "expected": pinned, "found": now})
     for unit, now in (live.get("services") or {}).items():
         if now.get("active") != "active":

@@ -152,3 +152,14 @@ def test_a_phase_skipped_as_in_sync_is_recorded_as_skipped_and_passed():
     assert phase.skipped and phase.ok and phase.changes == [] and phase.duration_s == 0.0
     record = {"id": "r1", "command": "up", "started_at": "t0", "phases": [entry]}
     assert history.slim(record)["phases"][0]["skipped"] is True
+
+
+def test_a_pin_without_a_local_label_matches_a_build_with_one(tmp_path):
+    state = deployed(tmp_path)
+    metadata = tmp_path / "venv/lib/python3.11/site-packages/vllm-0.32.0.dist-info/METADATA"
+    metadata.write_text("Name: vllm\nVersion: 0.32.0+cpu\n")
+    state["vllm"]["version"] = "0.32.0+cpu"
+    live = look(None, state)
+    assert find_drift(state, live, {"vllm_version": "0.32.0"}) == []  # as pip's ==0.32.0 accepts it
+    assert find_drift(state, live, {"vllm_version": "0.32.0+cuda"})[0]["found"] == "0.32.0+cpu"
+    assert find_drift(state, live, {"vllm_version": "0.33.0"})[0]["expected"] == "0.33.0"
