@@ -67,9 +67,9 @@ drift:
 
 import json  # noqa: E402
 import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.urls import open_url  # noqa: E402
 from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
     dist_version,
     file_sha256,
@@ -92,8 +92,8 @@ def answers(port: object, timeout: float = 5.0) -> bool | None:
     if not isinstance(port, int | str) or not str(port).isdigit():
         return None
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=timeout) as response:
-            return response.status < 500
+        response = open_url(f"http://127.0.0.1:{port}/health", timeout=timeout, use_proxy=False)
+        return response.status < 500
     except urllib.error.HTTPError as error:
         return error.code < 500
     except (OSError, ValueError):
