@@ -8,6 +8,8 @@ its run_command, so Ansible's environment, locale and error handling apply.
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import os
 import tempfile
 
@@ -124,3 +126,36 @@ def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def file_sha256(path: str | None) -> str | None:
+    """A file's sha256 (hex), or None when there is no such file."""
+    if not path:
+        return None
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def dist_version(venv: str | None, dist: str) -> str | None:
+    """A distribution's version read from its METADATA in a venv, without starting that venv's Python (a probe
+    must be cheap); None when it is not installed there."""
+    if not venv:
+        return None
+    name = dist.replace("-", "_").lower()
+    pattern = os.path.join(venv, "lib", "python3*", "site-packages", "*.dist-info", "METADATA")
+    for metadata in sorted(glob.glob(pattern)):
+        folder = os.path.basename(os.path.dirname(metadata))
+        if folder.lower().split("-", 1)[0] != name:  # NAME-VERSION.dist-info, NAME with underscores
+            continue
+        for line in (read_text(metadata) or "").splitlines():
+            if line.startswith("Version:"):
+                return line.split(":", 1)[1].strip()
+            if not line:
+                break
+    return None

@@ -80,6 +80,7 @@ import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.sparkfleet.spark.plugins.module_utils.host import (  # noqa: E402
+    file_sha256,
     package_version,
     unit_properties,
     write_atomic,
@@ -131,6 +132,11 @@ def merge_problems(problems: list[dict], record: dict, phases: list[dict], at: s
     return problems[-MAX_PROBLEMS:]
 
 
+def _served_now(record: dict, host: str) -> bool:
+    """Whether this run's serve phase ran (not skipped) and passed on the host."""
+    return any(p["phase"] == "serve" and p["ok"] and not p["skipped"] for p in host_phases(record, host))
+
+
 def merge_state(previous: dict, observed: dict, record: dict, host: str, add_note: str = "",
                 last_bench: dict | None = None, at: str | None = None) -> dict:
     at = at or now()
@@ -143,6 +149,12 @@ def merge_state(previous: dict, observed: dict, record: dict, host: str, add_not
     if add_note.strip():
         state["notes"].append({"at": at, "text": add_note.strip()})
         state["notes"] = state["notes"][-MAX_NOTES:]
+    if not _served_now(record, host):
+        # The digests and inputs describe what the last serve wrote; a run that did not serve (verify, bench,
+        # notes add, a serve skipped as in sync) keeps them, so that a hand edit stays drift until `up` fixes it.
+        for key in ("digests", "inputs"):
+            if key in previous:
+                state[key] = previous[key]
     if record.get("id"):
         phases = host_phases(record, host)
         state["problems"] = merge_problems(previous.get("problems") or [], record, phases, at)
@@ -229,6 +241,7 @@ def observe(module: AnsibleModule, config: dict) -> dict:
     else:
         vllm_python = [python] if python and os.path.exists(python) else []
     video_python = os.path.join(video["venv"], "bin", "python") if video.get("venv") else None
+    units = [f"/etc/systemd/system/{u}.service" for u in (vllm.get("unit"), video.get("unit")) if u]
     return {
         "profile": config.get("profile"),
         "system": {"os": os_release(), "kernel": uname.release, "arch": uname.machine,
@@ -250,10 +263,15 @@ def observe(module: AnsibleModule, config: dict) -> dict:
                            "api_key": bool(video.get("api_key_set")), "tls": video.get("tls") or "off",
                            **unit_state(module, video.get("unit") or "")},
         "urls": config.get("urls") or {},
+        "inputs": config.get("inputs") or None,
         "paths": {"model": model.get("path"), "vllm": vllm.get("venv") or vllm.get("state_file"),
                   "endpoint": video.get("root"), "endpoint_data": video.get("data_dir"),
                   "bench": video.get("bench_dir"), "notes": video.get("notes_file"), "state": config.get("state_file"),
-                  "units": [f"/etc/systemd/system/{u}.service" for u in (vllm.get("unit"), video.get("unit")) if u]},
+                  "units": units, "manifest": model.get("manifest"), "vllm_state": vllm.get("state_file"),
+                  "vllm_venv": vllm.get("venv"), "endpoint_venv": video.get("venv")},
+        # What host_probe compares on the next `status` or `up`: a hand edit changes a digest (drift).
+        "digests": {"units": {path: file_sha256(path) for path in units},
+                    "manifest": file_sha256(model.get("manifest"))},
     }
 
 

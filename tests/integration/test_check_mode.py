@@ -17,7 +17,7 @@ from sparkfleet.core.runner import RunResult, run_playbook
 
 pytestmark = pytest.mark.lab
 
-PLAYBOOKS = ["ping", "bootstrap", "doctor", "serve", "verify", "bench", "notes"]
+PLAYBOOKS = ["ping", "bootstrap", "doctor", "serve", "verify", "bench", "notes", "status"]
 # What `sparkfleet bootstrap` passes when run without its flags.
 EXTRAVARS = {"bootstrap": {"ssh_access_passwordless_sudo": False, "ssh_access_disable_password_login": False}}
 MARKER = "/run/sparkfleet-check-mode-marker"

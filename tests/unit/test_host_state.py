@@ -50,3 +50,22 @@ def test_notes_are_kept_and_added_and_observations_replaced():
     assert [n["text"] for n in state["notes"]] == ["PSU swapped", "fan noisy"]
     assert state["model"] == {"name": "qwen3-vl-tiny"} and state["created_at"] == "T0"
     assert "last_run" not in state  # `notes add` records no run
+
+
+def test_digests_and_inputs_are_taken_only_when_serve_ran_so_a_hand_edit_stays_drift():
+    served = merge_state({}, {**OBSERVED, "digests": {"units": {"/u": "aaa"}}, "inputs": "i1"},
+                         record("r1", serve_ok=True), "lab1", at="T1")
+    assert served["digests"] == {"units": {"/u": "aaa"}} and served["inputs"] == "i1"
+    # a verify after a hand edit observes the edited unit, but must not make it the new baseline
+    verify_only = {"id": "r2", "command": "verify", "phases": [
+        {"phase": "verify", "ok": True, "skipped": False, "duration_s": 1.0, "changes": [], "failures": []}]}
+    later = merge_state(served, {**OBSERVED, "digests": {"units": {"/u": "bbb"}}, "inputs": None}, verify_only,
+                        "lab1", at="T2")
+    assert later["digests"] == {"units": {"/u": "aaa"}} and later["inputs"] == "i1"
+    # a serve that fails does not either; the next one that passes does
+    failed = merge_state(later, {**OBSERVED, "digests": {"units": {"/u": "ccc"}}}, record("r3", serve_ok=False),
+                         "lab1", at="T3")
+    assert failed["digests"] == {"units": {"/u": "aaa"}}
+    fixed = merge_state(failed, {**OBSERVED, "digests": {"units": {"/u": "ddd"}}, "inputs": "i2"},
+                        record("r4", serve_ok=True), "lab1", at="T4")
+    assert fixed["digests"] == {"units": {"/u": "ddd"}} and fixed["inputs"] == "i2"

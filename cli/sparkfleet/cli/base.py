@@ -4,7 +4,6 @@ exit codes. Commands stay thin: parse, call runs/report/lab/core, render."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -14,10 +13,12 @@ from sparkfleet.cli.output import Output
 from sparkfleet.core.errors import Cancelled, ExitCode, SparkfleetError
 
 
-@dataclass
 class Settings:
-    json: bool = False
-    project_dir: Path | None = None
+    """The options every command shares (a plain class: dataclasses costs `--help` its import time)."""
+
+    def __init__(self, json: bool = False, project_dir: Path | None = None):
+        self.json = json
+        self.project_dir = project_dir
 
     def project(self):
         from sparkfleet.core.project import Project

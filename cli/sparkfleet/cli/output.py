@@ -8,24 +8,25 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from sparkfleet.core.errors import ExitCode, SparkfleetError
-from sparkfleet.core.events import (
-    SCHEMA_VERSION,
-    Event,
-    HostResult,
-    PlayStarted,
-    Progress,
-    RunFinished,
-    RunStarted,
-    TaskStarted,
-)
+
+if TYPE_CHECKING:
+    from sparkfleet.core.events import Event
+
+# The event types and the JSON schema version are imported when first needed, so that `--help` stays fast.
 
 _STATUS_COLORS = {"ok": "green", "changed": "yellow", "failed": "red", "unreachable": "magenta",
                   "ignored": "cyan", "skipped": "bright_black"}
+
+
+def _schema_version() -> int:
+    from sparkfleet.core.events import SCHEMA_VERSION
+
+    return SCHEMA_VERSION
 
 
 def format_table(headers: list[str], rows: list[list[object]]) -> str:
@@ -50,6 +51,8 @@ class Output:
             self._human_event(event)
 
     def _human_event(self, event: Event) -> None:
+        from sparkfleet.core.events import HostResult, PlayStarted, Progress, RunFinished, RunStarted, TaskStarted
+
         def say(text: str) -> None:
             click.echo(text, file=self.err)
 
@@ -75,7 +78,7 @@ class Output:
         self.finished = True
         ok = exit_code == ExitCode.OK
         if self.json_mode:
-            self._json_line({"v": SCHEMA_VERSION, "type": "summary", "command": self.command, "ok": ok,
+            self._json_line({"v": _schema_version(), "type": "summary", "command": self.command, "ok": ok,
                              "exit_code": int(exit_code), "result": result, "error": None})
         elif human:
             click.echo(human, file=self.out)
@@ -83,7 +86,7 @@ class Output:
     def failure(self, error: SparkfleetError) -> None:
         self.finished = True
         if self.json_mode:
-            self._json_line({"v": SCHEMA_VERSION, "type": "summary", "command": self.command, "ok": False,
+            self._json_line({"v": _schema_version(), "type": "summary", "command": self.command, "ok": False,
                              "exit_code": int(error.exit_code), "result": None, "error": error.to_dict()})
         else:
             click.echo(click.style("Error: ", fg="red", bold=True) + error.message, file=self.err)

@@ -7,7 +7,6 @@ import click
 from sparkfleet.cli.base import Settings, cli, command
 from sparkfleet.cli.output import Output, bench_text, fleet_comparison, format_table, run_summary_text
 from sparkfleet.cli.run_commands import run
-from sparkfleet.core import records
 from sparkfleet.core.errors import ExitCode, UsageError
 
 
@@ -24,7 +23,7 @@ def _hosts(settings: Settings) -> list:
 
 
 def _plan(settings: Settings, out: Output, command: str, phases: list[str], limit: str | None,
-          extravars: dict | None = None, model: str | None = None) -> dict:
+          extravars: dict | None = None, model: str | None = None, skip_in_sync: bool = False) -> dict:
     """Run a plan (plans.execute) over a non-empty inventory; returns the run's record."""
     from sparkfleet.lab.controller_needs import lab_hosts, require_lab_extra
     from sparkfleet.report.build import build_report
@@ -34,8 +33,14 @@ def _plan(settings: Settings, out: Output, command: str, phases: list[str], limi
     hosts = _hosts(settings)
     if command == "up":  # only `up` serves, and serving the lab profile builds its model here
         require_lab_extra(lab_hosts(hosts, limit))
+    skip = None
+    if skip_in_sync:  # one read-only probe per host; phases with nothing to do are skipped (runs.noop)
+        from sparkfleet.runs import noop
+
+        extravars = {**(extravars or {}), "sparkfleet_inputs": noop.inputs_digest(project, extravars or {})}
+        skip, _why = noop.phases_to_skip(project, out.event, limit, extravars["sparkfleet_inputs"])
     return plans.execute(project, out.event, command, phases, limit, extravars or {},
-                         [h.name for h in hosts], model, build_report=build_report)
+                         [h.name for h in hosts], model, build_report=build_report, skip=skip)
 
 
 def _plan_result(settings: Settings, record: dict) -> dict:
@@ -81,12 +86,14 @@ def _key_text(key) -> str:
 @command(cli, "up")
 @click.option("--limit", help="Only these hosts or groups (Ansible pattern).")
 @click.option("--model", help="A model from `sparkfleet models` (default: the profile's). Remembered for later runs.")
-def up(settings: Settings, out: Output, limit: str | None, model: str | None) -> int:
+@click.option("--full", is_flag=True, help="Run every phase even when every host is as the last up left it.")
+def up(settings: Settings, out: Output, limit: str | None, model: str | None, full: bool) -> int:
     """Everything, phase by phase: doctor, serve (model, vLLM, video endpoint and dashboard under systemd),
     verify, bench, notes and the report.
 
-    Stops at the first phase that fails, with a partial report. A second run changes nothing on the hosts and
-    skips the bench when a result for what is served exists.
+    Stops at the first phase that fails, with a partial report. A second run changes nothing on the hosts: when
+    one probe per host finds every host as the last up left it (no drift, same inventory and options), doctor,
+    serve and bench are skipped and only verify and notes run; a hand edit on a host runs every phase again.
     """
     from sparkfleet.core import catalog, video_key
     from sparkfleet.core.project import remember_model
@@ -96,11 +103,13 @@ def up(settings: Settings, out: Output, limit: str | None, model: str | None) ->
     if model:
         catalog.check(model)
         extravars["sparkfleet_model"] = model
+    from sparkfleet.core import records
+
     _hosts(settings)
     # Made before any playbook runs, so the first deploy already requires it (hosts with video_endpoint_open: false).
     key = video_key.ensure(settings.project())
     try:
-        record = _plan(settings, out, "up", records.UP_PHASES, limit, extravars, model)
+        record = _plan(settings, out, "up", records.UP_PHASES, limit, extravars, model, skip_in_sync=not full)
     except BaseException:
         if key.created and not out.json_mode:  # interrupted: the key is still shown, once
             click.echo(_key_text(key), err=True)
@@ -121,6 +130,7 @@ def verify(settings: Settings, out: Output, limit: str | None) -> int:
     """Check every host end to end: services, ports, health, model files, a real video through the endpoint,
     the dashboard, password login and secrets. Changes nothing; exits 3 when a check fails."""
     from sparkfleet.cli.output import verify_text
+    from sparkfleet.core import records
 
     record = _plan(settings, out, "verify", records.COMMAND_PHASES["verify"][:-1], limit)
     result = _plan_result(settings, record)
@@ -138,6 +148,7 @@ def verify(settings: Settings, out: Output, limit: str | None) -> int:
 def bench(settings: Settings, out: Output, limit: str | None, if_missing: bool, fleet_mode: str) -> int:
     """Benchmark vLLM on every host (`vllm bench serve`, text and video traffic, several concurrencies), fetch
     the results (JSON) to the controller, and compare the hosts (each `bench` adds a round to the comparison)."""
+    from sparkfleet.core import records
     from sparkfleet.core.bench_results import load_bench
 
     record = _plan(settings, out, "bench", records.COMMAND_PHASES["bench"][:-1], limit,

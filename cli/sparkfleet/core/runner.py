@@ -167,8 +167,22 @@ class _Translator:
         return hosts
 
 
+def _mitogen_strategies() -> str | None:
+    """Where mitogen's strategy plugins are, when it is installed (`pip install 'sparkfleet[mitogen]'`): a project
+    then opts in with `strategy = mitogen_linear` in its ansible.cfg (docs/performance.md says why it is not the
+    default). None when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or not spec.origin:
+        return None
+    return str(Path(spec.origin).parent / "plugins" / "strategy")
+
+
 def _runner_env(project: Project) -> dict[str, str]:
+    mitogen = _mitogen_strategies()
     return {
+        **({"ANSIBLE_STRATEGY_PLUGINS": mitogen} if mitogen else {}),
         # ansible-playbook lives beside this Python, even when its environment is not activated
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "ANSIBLE_CONFIG": str(project.ansible_cfg),

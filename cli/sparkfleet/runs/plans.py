@@ -63,6 +63,14 @@ def run_phase(project: Project, emit: Callable, name: str, limit: str | None, ex
     return entry, int(code)
 
 
+def skipped_phase(name: str, why: str) -> dict:
+    """The record entry of a phase not run."""
+    return {"phase": name, "ok": True, "skipped": True, "skip_reason": why, "started_at": history.utc_now(),
+            "duration_s": 0.0, "changed": False, "changes": [], "failures": [], "error": None, "run_id": None,
+            "artifacts_dir": None, "exit_code": 0, "data": {}, "warnings": [],
+            "run": {"hosts": {}, "changed": False}}
+
+
 def phase_error(entry: dict) -> str:
     first = entry["failures"][0] if entry["failures"] else None
     if first:
@@ -75,15 +83,19 @@ def phase_error(entry: dict) -> str:
 
 def execute(project: Project, emit: Callable, command: str, phases: list[str], limit: str | None,
             extravars: dict, hosts: list[str], model: str | None,
-            build_report: Callable[[Path, str], Path] | None = None) -> dict:
+            build_report: Callable[[Path, str], Path] | None = None, skip: dict[str, str] | None = None) -> dict:
     """Run the phases in order (stopping at the first failure), then the notes phase, then build_report (given by
     the caller, so that runs need not know the report) with the project folder and the record's id.
 
+    skip names phases not to run, with why (runs.noop: a no-op `up`); each is recorded as skipped.
     Returns the record (docs/run-data.md), saved under .sparkfleet/history/.
     """
     record = history.new_record(command, hosts, model)
     code = ExitCode.OK
     for name in phases:
+        if name in (skip or {}):
+            record["phases"].append(skipped_phase(name, skip[name]))
+            continue
         entry, code = run_phase(project, emit, name, limit, {**extravars, "sparkfleet_record_id": record["id"]})
         record["phases"].append(entry)
         record["warnings"] += entry["warnings"]
