@@ -195,6 +195,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         200: {"model": Job, "description": "the finished job (wait=true)"},
                         **_errors(400, 401, 413, 415, 422, 503)})
     async def submit(request: Request) -> JSONResponse:
+        if settings.drain_file.exists():  # `sparkfleet upgrade` drains the host before restarting its services
+            raise ApiError(503, "draining", "this endpoint is being upgraded and takes no new jobs",
+                           f"Retry in {RETRY_AFTER_S} s, or send the job to another host.",
+                           headers={"Retry-After": RETRY_AFTER_S})
         job_id = new_job_id()
         folder = manager.upload_dir(job_id)
         dest = folder / "source"
