@@ -63,32 +63,6 @@ def _plan_text(record: dict, result: dict, details: str = "") -> str:
     return "\n".join(lines)
 
 
-@command(cli, "up")
-@click.option("--limit", help="Only these hosts or groups (Ansible pattern).")
-@click.option("--model", help="A model from `sparkfleet models` (default: the profile's). Remembered for later runs.")
-def up(settings: Settings, out: Output, limit: str | None, model: str | None) -> int:
-    """Everything, phase by phase: doctor, serve (model, vLLM, video endpoint and dashboard under systemd),
-    verify, bench, notes and the report.
-
-    Stops at the first phase that fails, with a partial report. A second run changes nothing on the hosts and
-    skips the bench when a result for what is served exists.
-    """
-    from sparkfleet.core import catalog
-    from sparkfleet.core.project import remember_model
-    from sparkfleet.runs import plans
-
-    extravars = {"bench_when": "missing"}
-    if model:
-        catalog.check(model)
-        extravars["sparkfleet_model"] = model
-    record = _plan(settings, out, "up", records.UP_PHASES, limit, extravars, model)
-    if model and plans.served(record):  # later runs (verify, bench, notes) then check and measure this model
-        remember_model(settings.project(), model)
-    result = _plan_result(settings, record)
-    out.success(result, _plan_text(record, result), exit_code=ExitCode(record["exit_code"]))
-    return record["exit_code"]
-
-
 @command(cli, "verify")
 @click.option("--limit", help="Only these hosts or groups (Ansible pattern).")
 def verify(settings: Settings, out: Output, limit: str | None) -> int:
