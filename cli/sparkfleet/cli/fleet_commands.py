@@ -110,7 +110,7 @@ def upgrade(settings: Settings, out: Output, limit: str | None, model: str | Non
                              hint="Run `sparkfleet upgrade --rollback` alone.")
         return _roll(settings, out, "rollback", records.ROLLBACK_PHASES, limit, None, batches, max_fail_percent, {})
     return _roll(settings, out, "upgrade", records.UPGRADE_PHASES, limit, model, batches, max_fail_percent,
-                 {"bench_when": "missing", "sparkfleet_drain_timeout_s": drain_timeout})
+                 {"sparkfleet_drain_timeout_s": drain_timeout})
 
 
 def _roll(settings: Settings, out: Output, command_name: str, phases: list[str], limit: str | None,

@@ -17,7 +17,8 @@ from sparkfleet.core.json_fields import Number, as_list, flag, number, objects, 
 UP_PHASES = ["doctor", "serve", "verify", "bench"]
 # upgrade, batch by batch: what the host serves kept for a rollback (snapshot), the endpoint drained around serve
 # (drain, resume), the snapshot dropped once verify passed (commit). playbooks/<phase>.yml each.
-UPGRADE_PHASES = ["doctor", "snapshot", "drain", "serve", "resume", "verify", "commit", "bench"]
+# No bench: a rollout should not wait on one; `sparkfleet bench` measures what the upgrade brought.
+UPGRADE_PHASES = ["doctor", "snapshot", "drain", "serve", "resume", "verify", "commit"]
 ROLLBACK_PHASES = ["rollback", "resume", "commit"]
 DOWN_PHASES = ["down"]
 # The phases each command runs, in order; the last, notes, runs whatever happened before it.
