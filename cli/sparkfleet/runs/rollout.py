@@ -149,7 +149,8 @@ def roll_out(project: Project, emit: Callable, command: str, phases: list[str], 
     groups = split(hosts, batches)
     record = history.new_record(command, hosts, model)
     rollout = {"spec": batches, "max_fail_percent": max_fail_percent, "hosts": hosts, "batches": [],
-               "done": [], "failed": [], "untouched": list(hosts), "halted_after": None}
+               "done": [], "failed": [], "untouched": list(hosts), "halted_after": None,
+               "cancelled_in": None}
     record["rollout"] = rollout
     entries: list[dict] = []
     code = ExitCode.OK
@@ -166,6 +167,10 @@ def roll_out(project: Project, emit: Callable, command: str, phases: list[str], 
             entries.append(entry)
             summary["phases"].append({"phase": name, "ok": entry["ok"], "duration_s": entry["duration_s"]})
             summary["duration_s"] = round(summary["duration_s"] + entry["duration_s"], 1)
+            if phase_code == ExitCode.CANCELLED:  # Ctrl-C: stop here; no host of this batch counts as failed
+                code = phase_code
+                rollout["cancelled_in"] = {"batch": number, "phase": name}
+                break
             if phase_code != ExitCode.OK:
                 code = code or phase_code
                 first_error = first_error or plans.phase_error(entry)
@@ -175,6 +180,9 @@ def roll_out(project: Project, emit: Callable, command: str, phases: list[str], 
             if not active:
                 break
         rollout["batches"].append(summary)
+        if rollout["cancelled_in"]:
+            record["phases"] = merge_phases(entries)
+            break
         rollout["done"] += active
         rollout["failed"] += summary["failed"]
         record["phases"] = merge_phases(entries)
@@ -182,10 +190,14 @@ def roll_out(project: Project, emit: Callable, command: str, phases: list[str], 
         if len(rollout["failed"]) * 100 > max_fail_percent * len(hosts):
             rollout["halted_after"] = number
             break
-    if rollout["halted_after"] is not None:
+    if rollout["cancelled_in"]:
+        where = rollout["cancelled_in"]
+        record["error"] = (f"Cancelled in batch {where['batch']} ({where['phase']}). Done: "
+                           f"{', '.join(rollout['done']) or 'none'}. Next: run the command again; it continues.")
+    elif rollout["halted_after"] is not None:
         record["error"] = halt_message(rollout)
     elif first_error:  # failures within the allowed percentage: the run still says it did not fully succeed
         record["error"] = first_error
     record["warnings"] = [w for entry in entries for w in entry["warnings"]]
-    touched = rollout["done"] + rollout["failed"]
+    touched = rollout["done"] + rollout["failed"] + (rollout["batches"][-1]["hosts"] if rollout["cancelled_in"] else [])
     return plans.conclude(project, emit, record, code, ",".join(touched), extravars, build_report, notes=notes)
