@@ -11,8 +11,8 @@ def test_help_imports_neither_ansible_nor_ansible_runner():
 
 def test_every_command_has_help_that_mentions_json(cli):
     for args in (["init"], ["host", "add"], ["host", "list"], ["host", "remove"], ["ping"], ["lab", "up"],
-                 ["lab", "status"], ["lab", "down"], ["up"], ["verify"], ["bench"], ["notes", "show"],
-                 ["notes", "add"], ["report"]):
+                 ["lab", "status"], ["lab", "down"], ["up"], ["upgrade"], ["down"], ["verify"], ["bench"],
+                 ["notes", "show"], ["notes", "add"], ["report"]):
         result = cli(*args, "--help")
         assert result.code == 0, args
         assert "--json" in result.stdout and "--project" in result.stdout, args

@@ -23,24 +23,15 @@ def _hosts(settings: Settings) -> list:
 
 
 def _plan(settings: Settings, out: Output, command: str, phases: list[str], limit: str | None,
-          extravars: dict | None = None, model: str | None = None, skip_in_sync: bool = False) -> dict:
+          extravars: dict | None = None, model: str | None = None) -> dict:
     """Run a plan (plans.execute) over a non-empty inventory; returns the run's record."""
-    from sparkfleet.lab.controller_needs import lab_hosts, require_lab_extra
     from sparkfleet.report.build import build_report
     from sparkfleet.runs import plans
 
     project = settings.project()
     hosts = _hosts(settings)
-    if command == "up":  # only `up` serves, and serving the lab profile builds its model here
-        require_lab_extra(lab_hosts(hosts, limit))
-    skip = None
-    if skip_in_sync:  # one read-only probe per host; phases with nothing to do are skipped (runs.noop)
-        from sparkfleet.runs import noop
-
-        extravars = {**(extravars or {}), "sparkfleet_inputs": noop.inputs_digest(project, extravars or {})}
-        skip, _why = noop.phases_to_skip(project, out.event, limit, extravars["sparkfleet_inputs"])
     return plans.execute(project, out.event, command, phases, limit, extravars or {},
-                         [h.name for h in hosts], model, build_report=build_report, skip=skip)
+                         [h.name for h in hosts], model, build_report=build_report)
 
 
 def _plan_result(settings: Settings, record: dict) -> dict:
@@ -76,52 +67,6 @@ def _plan_text(record: dict, result: dict, details: str = "") -> str:
     lines.append(f"{record['command']} {'finished' if record['ok'] else 'stopped'} in {record['duration_s']:.1f} s "
                  f"({'changes made' if result['changed'] else 'no change to the hosts'}).")
     return "\n".join(lines)
-
-
-def _key_text(key) -> str:
-    return (click.style("The video endpoint's API key (shown only this once; send it as X-API-Key): ", bold=True)
-            + f"{key.key}\nIt is kept as {key.where()}.")
-
-
-@command(cli, "up")
-@click.option("--limit", help="Only these hosts or groups (Ansible pattern).")
-@click.option("--model", help="A model from `sparkfleet models` (default: the profile's). Remembered for later runs.")
-@click.option("--full", is_flag=True, help="Run every phase even when every host is as the last up left it.")
-def up(settings: Settings, out: Output, limit: str | None, model: str | None, full: bool) -> int:
-    """Everything, phase by phase: doctor, serve (model, vLLM, video endpoint and dashboard under systemd),
-    verify, bench, notes and the report.
-
-    Stops at the first phase that fails, with a partial report. A second run changes nothing on the hosts: when
-    one probe per host finds every host as the last up left it (no drift, same inventory and options), doctor,
-    serve and bench are skipped and only verify and notes run; a hand edit on a host runs every phase again.
-    """
-    from sparkfleet.core import catalog, video_key
-    from sparkfleet.core.project import remember_model
-    from sparkfleet.runs import plans
-
-    extravars = {"bench_when": "missing"}
-    if model:
-        catalog.check(model)
-        extravars["sparkfleet_model"] = model
-    from sparkfleet.core import records
-
-    _hosts(settings)
-    # Made before any playbook runs, so the first deploy already requires it (hosts with video_endpoint_open: false).
-    key = video_key.ensure(settings.project())
-    try:
-        record = _plan(settings, out, "up", records.UP_PHASES, limit, extravars, model, skip_in_sync=not full)
-    except BaseException:
-        if key.created and not out.json_mode:  # interrupted: the key is still shown, once
-            click.echo(_key_text(key), err=True)
-        raise
-    if model and plans.served(record):  # later runs (verify, bench, notes) then check and measure this model
-        remember_model(settings.project(), model)
-    result = _plan_result(settings, record)
-    # Agents learn where the key is, never the key; a person sees it once, below everything else.
-    result["video_api_key"] = {"created": key.created, "stored_in": key.stored_in, "encrypted": key.encrypted}
-    text = _plan_text(record, result) + ("\n" + _key_text(key) if key.created else "")
-    out.success(result, text, exit_code=ExitCode(record["exit_code"]))
-    return record["exit_code"]
 
 
 @command(cli, "verify")

@@ -15,10 +15,18 @@ from dataclasses import dataclass
 from sparkfleet.core.json_fields import Number, as_list, flag, number, objects, string, texts
 
 UP_PHASES = ["doctor", "serve", "verify", "bench"]
+# upgrade, batch by batch: what the host serves kept for a rollback (snapshot), the endpoint drained around serve
+# (drain, resume), the snapshot dropped once verify passed (commit). playbooks/<phase>.yml each.
+# No bench: a rollout should not wait on one; `sparkfleet bench` measures what the upgrade brought.
+UPGRADE_PHASES = ["doctor", "snapshot", "drain", "serve", "resume", "verify", "commit"]
+ROLLBACK_PHASES = ["rollback", "resume", "commit"]
+DOWN_PHASES = ["down"]
 # The phases each command runs, in order; the last, notes, runs whatever happened before it.
-COMMAND_PHASES = {"up": [*UP_PHASES, "notes"], "verify": ["verify", "notes"], "bench": ["bench", "notes"]}
-# Phases that only read, measure or record: their changes are not changes to how a host is set up.
-BOOKKEEPING = {"doctor", "verify", "bench", "notes"}
+COMMAND_PHASES = {"up": [*UP_PHASES, "notes"], "upgrade": [*UPGRADE_PHASES, "notes"],
+                  "verify": ["verify", "notes"], "bench": ["bench", "notes"]}
+# Phases that only read, measure or record (or keep and drop a snapshot, drain and resume around serve): their
+# changes are not changes to how a host is set up.
+BOOKKEEPING = {"doctor", "snapshot", "drain", "resume", "verify", "commit", "bench", "notes"}
 
 
 # a history record (.sparkfleet/history/<id>.json) ----------------------------------------------------------

@@ -76,3 +76,17 @@ def check_note(project: Project, host: str, text: str) -> str:
         raise UsageError("The note looks like it holds a secret (a token or a password), and every user of the "
                          "host can read the notes.", hint="Leave the secret out; keep secrets in the vault.")
     return text
+
+
+def record_down(project: Project, host: str, record_id: str, when: str, kept: list[str]) -> None:
+    """`sparkfleet down` took sparkfleet off host: say so in the controller's copy of its notes, and set its state
+    file aside (state-before-down.json), so that nothing reads URLs or a served model from it any more."""
+    folder = project.hosts_dir / host
+    folder.mkdir(parents=True, exist_ok=True)
+    line = (f"\n- {when}: `sparkfleet down` removed sparkfleet's services, venvs, users and folders "
+            f"(kept: {', '.join(kept) or 'nothing'}; record {record_id}).\n")
+    with (folder / "NOTES.md").open("a") as notes:
+        notes.write(line)
+    state = folder / "state.json"
+    if state.exists():
+        state.replace(folder / "state-before-down.json")

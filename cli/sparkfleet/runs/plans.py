@@ -103,17 +103,25 @@ def execute(project: Project, emit: Callable, command: str, phases: list[str], l
         if code != ExitCode.OK:
             record["error"] = phase_error(entry)
             break
+    return conclude(project, emit, record, code, limit, extravars, build_report)
+
+
+def conclude(project: Project, emit: Callable, record: dict, code: int, limit: str | None, extravars: dict,
+             build_report: Callable[[Path, str], Path] | None, notes: bool = True) -> dict:
+    """After the phases: the notes phase (on the hosts in limit; not after `down`, which removed them), the
+    record finished and saved, the report."""
     # The notes phase runs even after a failure: the host then remembers what went wrong, and the next run
     # records how it was fixed.
-    notes_vars = {**extravars, "notes_record": history.slim(record)}
-    if not served(record):  # a model asked for but not served: the notes describe what the hosts still serve
-        notes_vars.pop("sparkfleet_model", None)
-    entry, notes_code = run_phase(project, emit, "notes", limit, notes_vars)
-    record["phases"].append(entry)
-    if code == ExitCode.OK and notes_code != ExitCode.OK:
-        code = notes_code
-        record["error"] = phase_error(entry)
-    record["hosts"] = sorted({host for p in record["phases"] for host in p["run"]["hosts"]}) or hosts
+    if notes:
+        notes_vars = {**extravars, "notes_record": history.slim(record)}
+        if not served(record):  # a model asked for but not served: the notes describe what the hosts still serve
+            notes_vars.pop("sparkfleet_model", None)
+        entry, notes_code = run_phase(project, emit, "notes", limit, notes_vars)
+        record["phases"].append(entry)
+        if code == ExitCode.OK and notes_code != ExitCode.OK:
+            code = notes_code
+            record["error"] = phase_error(entry)
+    record["hosts"] = sorted({host for p in record["phases"] for host in p["run"]["hosts"]}) or record["hosts"]
     if record["model"] is None:  # the profile's default: what the hosts' notes say they serve
         from sparkfleet.runs.host_notes import served_models
         record["model"] = ", ".join(served_models(project, record["hosts"])) or None

@@ -293,6 +293,18 @@ def test_health_says_vllm_down_and_metrics_are_served(client):
 
 
 @needs_ffmpeg
+def test_a_draining_endpoint_refuses_new_jobs_until_the_drain_file_goes(client, media, tmp_path):
+    drain_file = tmp_path / "data" / "draining"  # what `sparkfleet upgrade` writes before restarting the service
+    drain_file.touch()
+    resp = upload(client, media["clip"])
+    err = assert_error(resp, 503, "draining")
+    assert resp.headers["retry-after"] == "15" and "another host" in err["hint"]
+    assert client.get("/v1/jobs").json() == {"jobs": []}
+    drain_file.unlink()
+    assert_error(upload(client, media["clip"]), 503, "vllm_unavailable")  # past the drain check (no vLLM here)
+
+
+@needs_ffmpeg
 def test_submit_while_vllm_down_is_503_with_retry_after(client, media, tmp_path):
     resp = upload(client, media["clip"])
     err = assert_error(resp, 503, "vllm_unavailable")

@@ -188,6 +188,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         200: {"model": Job, "description": "the finished job (wait=true)"},
                         **_errors(400, 401, 403, 413, 415, 421, 422, 429, 503, 507)})
     async def submit(request: Request) -> JSONResponse:
+        if settings.drain_file.exists():  # `sparkfleet upgrade` drains the host before restarting its services
+            raise ApiError(503, "draining", "this endpoint is being upgraded and takes no new jobs",
+                           f"Retry in {RETRY_AFTER_S} s, or send the job to another host.",
+                           headers={"Retry-After": RETRY_AFTER_S})
         if busy["uploads"] >= settings.max_uploads:
             raise ApiError(429, "too_many_uploads", f"{busy['uploads']} uploads are being received; this service "
                            f"takes at most {settings.max_uploads} at once", "Retry in a few seconds.",

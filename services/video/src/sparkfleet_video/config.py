@@ -163,3 +163,8 @@ class Settings:
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def drain_file(self) -> Path:
+        """While it exists (written by `sparkfleet upgrade` before a restart), new jobs are refused with 503."""
+        return self.data_dir / "draining"
