@@ -12,6 +12,7 @@ class ExitCode(IntEnum):
     HOST_FAILED = 3  # at least one host failed a task
     HOST_UNREACHABLE = 4  # at least one host could not be reached, none failed
     ENVIRONMENT = 5  # the controller lacks something it needs (container engine, debootstrap, ...)
+    BUSY = 6  # another sparkfleet command is using the project; nothing was done
     CANCELLED = 130  # interrupted (Ctrl-C / SIGTERM)
 
 
@@ -58,3 +59,8 @@ class Cancelled(SparkfleetError):
 class HostUnreachable(SparkfleetError):
     exit_code = ExitCode.HOST_UNREACHABLE
     code = "unreachable"
+
+
+class ProjectBusy(SparkfleetError):
+    exit_code = ExitCode.BUSY
+    code = "busy"

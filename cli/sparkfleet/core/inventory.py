@@ -186,7 +186,7 @@ def editing(project: Project) -> Iterator[Inventory]:
     If the caller raises, the file on disk is left exactly as it was.
     """
     project.state_dir.mkdir(exist_ok=True)
-    with open(project.lock_file, "a") as lock:
+    with open(project.inventory_lock_file, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         inventory = Inventory.load(project.inventory_file)
         yield inventory

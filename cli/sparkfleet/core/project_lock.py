@@ -1,0 +1,59 @@
+"""One command at a time per project: an advisory lock on .sparkfleet/lock, held for the whole command.
+
+Commands that change the hosts or the project take it exclusively; commands that only read (host list, notes,
+report, lab status, models) take it shared, so several can read at once but none reads while another writes.
+The lock is `flock(2)`: the kernel drops it when the holder's file is closed, so a command that dies, even by
+SIGKILL, never leaves a stale lock behind. The file only says who holds it, for the message; it is never trusted.
+The descriptor is close-on-exec, so ssh and ansible-playbook started by a command do not keep it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+
+from sparkfleet.core.errors import ProjectBusy
+from sparkfleet.core.project import Project
+
+
+def _holder(project: Project) -> str:
+    """Who holds the lock, as the file says ('`sparkfleet up` (pid 12, since 10:02:03 UTC)'), or a generic phrase."""
+    try:
+        info = json.loads(project.lock_file.read_text() or "{}")
+        pid, command, since = int(info["pid"]), str(info["command"]), float(info["since"])
+        os.kill(pid, 0)  # still alive? (the file may name a holder that has gone; then say nothing about it)
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another sparkfleet command"
+    started = time.strftime("%H:%M:%S UTC", time.gmtime(since))
+    return f"`sparkfleet {command}` (pid {pid}, since {started})"
+
+
+@contextlib.contextmanager
+def hold(project: Project, command: str, *, shared: bool = False) -> Iterator[None]:
+    """Hold the project for `command` (exclusive, or shared for read-only commands), or raise ProjectBusy at once."""
+    project.state_dir.mkdir(exist_ok=True)
+    fd = os.open(project.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(project)
+            raise ProjectBusy(
+                f"{holder} is using the project {project.root}; "
+                f"`sparkfleet {command}` did not start, so that the two cannot interleave.",
+                hint="Wait for it to finish and run this again. The lock is released whenever that command ends, "
+                "even if it is killed, so there is nothing to delete.") from None
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command, "since": time.time()}).encode(), 0)
+        try:
+            yield
+        finally:
+            if not shared:
+                os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing drops the lock

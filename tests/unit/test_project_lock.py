@@ -1,0 +1,122 @@
+"""Drill: two sparkfleet commands on one project at once. Real processes and the real `sparkfleet` entry point;
+no hosts are needed (the long-running command pings a port that accepts and never speaks, so ssh waits)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import SPARKFLEET, run_sparkfleet
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from sparkfleet.core import project_lock
+from sparkfleet.core.project import Project
+with project_lock.hold(Project(Path(sys.argv[1])), sys.argv[2], shared=sys.argv[3] == "shared"):
+    print("held", flush=True)
+    time.sleep(300)
+"""
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    root = tmp_path / "p"
+    assert run_sparkfleet("init", str(root)).code == 0
+    return root
+
+
+def hold(project: Path, command: str, mode: str = "exclusive") -> subprocess.Popen:
+    """A real process holding the project lock until killed."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(project), command, mode], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def hosts_file(project: Path) -> str:
+    return (project / "inventory" / "hosts.yml").read_text()
+
+
+def test_a_second_command_is_refused_with_exit_6_and_changes_nothing(project):
+    holder = hold(project, "up")
+    try:
+        before = hosts_file(project)
+        added = run_sparkfleet("--json", "host", "add", "spark1", "--address", "10.0.0.5", "--user", "me",
+                               cwd=project)
+        assert added.code == 6, added.stdout + added.stderr
+        error = added.summary["error"]
+        assert error["code"] == "busy"
+        assert f"`sparkfleet up` (pid {holder.pid}" in error["message"] and "did not start" in error["message"]
+        assert "Traceback" not in added.stderr
+        assert hosts_file(project) == before
+        plain = run_sparkfleet("host", "list", cwd=project)  # a reader waits for no writer either: refused too
+        assert plain.code == 6 and "is using the project" in plain.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_readers_share_and_a_writer_waits_for_none_of_them(project):
+    reader = hold(project, "notes", "shared")
+    try:
+        assert run_sparkfleet("host", "list", cwd=project).code == 0
+        assert run_sparkfleet("lab", "status", cwd=project).code == 0
+        busy = run_sparkfleet("host", "add", "spark1", "--address", "10.0.0.5", "--user", "me", cwd=project)
+        assert busy.code == 6 and "another sparkfleet command is using the project" in busy.stderr
+    finally:
+        reader.kill()
+        reader.wait()
+
+
+def test_a_killed_holder_leaves_no_stale_lock(project):
+    holder = hold(project, "up")
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert json.loads((project / ".sparkfleet" / "lock").read_text())["pid"] == holder.pid  # the file still says so
+    added = run_sparkfleet("host", "add", "spark1", "--address", "10.0.0.5", "--user", "me", cwd=project)
+    assert added.code == 0, added.stderr  # ... but the kernel dropped the lock with the process
+    assert "spark1" in hosts_file(project)
+    assert (project / ".sparkfleet" / "lock").read_text() == ""  # a clean exit leaves no holder named
+
+
+def test_commands_without_a_project_take_no_lock(tmp_path):
+    assert run_sparkfleet("models", cwd=tmp_path).code == 0
+    assert not (tmp_path / ".sparkfleet").exists()
+
+
+@pytest.fixture
+def silent_port():
+    """A loopback port that accepts connections and never says anything: ssh waits there for its timeout."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock.getsockname()[1]
+
+
+def test_two_real_commands_never_interleave_and_sigkill_frees_the_project(project, silent_port):
+    assert run_sparkfleet("host", "add", "slow", "--address", "127.0.0.1", "--port", str(silent_port),
+                          "--user", "me", cwd=project).code == 0
+    ping = subprocess.Popen([*SPARKFLEET, "ping"], cwd=project, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=os.environ, start_new_session=True)
+    try:
+        lock = project / ".sparkfleet" / "lock"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and '"ping"' not in (lock.read_text() if lock.exists() else ""):
+            time.sleep(0.1)
+        second = run_sparkfleet("host", "remove", "slow", cwd=project)
+        assert second.code == 6, second.stderr
+        assert f"`sparkfleet ping` (pid {ping.pid}" in second.stderr
+        assert "slow" in hosts_file(project)
+    finally:
+        os.killpg(ping.pid, signal.SIGKILL)  # the whole command, ansible-playbook included, dies at once
+        ping.wait()
+    removed = run_sparkfleet("host", "remove", "slow", cwd=project)
+    assert removed.code == 0, removed.stderr
