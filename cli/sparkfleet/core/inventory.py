@@ -101,7 +101,7 @@ class Inventory:
 
         try:
             data = yaml.safe_load(path.read_text()) if path.exists() else None
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:  # a YAML mistake, or not text at all
             raise InventoryError(
                 f"{path} is not valid YAML: {exc}", hint="Fix the file by hand, or restore it from git."
             ) from exc
