@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     metrics = Metrics()
     store = Store(settings.db_path)
-    vllm = VllmClient(settings.vllm_url, settings.model, settings.vllm_api_key())
+    vllm = VllmClient(settings.vllm_url, settings.model, settings.vllm_api_key(), settings.vllm_unit)
     manager = JobManager(settings, store, vllm, metrics)
     metrics.watch_jobs(store.count_by_status, lambda: manager.queue_depth)
     tokens = TokenRate()
@@ -178,10 +178,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # route labels and the 405 Allow header independent of how FastAPI nests included routers
     auth = [Depends(require_key)]
 
-    @app.get("/health", summary="Service health and vLLM's state", response_model=Health, tags=["service"])
+    @app.get("/health", summary="Service health and vLLM's state", response_model=Health, tags=["service"],
+             response_model_exclude_unset=True)
     async def health() -> dict:
         state = await vllm.check()
-        return {"status": "ok", "version": __version__, "vllm": {"state": state.state, "model": state.model}}
+        why = {"reason": state.reason} if state.reason else {}  # present only when systemd says why
+        return {"status": "ok", "version": __version__, "vllm": {"state": state.state, "model": state.model, **why}}
 
     @app.get("/metrics", summary="Prometheus metrics", tags=["service"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
@@ -242,7 +244,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = await vllm.check()
         if state.state != READY:
             what = "loading (the model is not served yet)" if state.state == "loading" else "down"
-            raise ApiError(503, "vllm_unavailable", f"vLLM is {what}; the video was not queued",
+            why = f" ({state.reason})" if state.reason else ""
+            raise ApiError(503, "vllm_unavailable", f"vLLM is {what}{why}; the video was not queued",
                            f"Retry in {RETRY_AFTER_S} s; /health shows vLLM's state.",
                            headers={"Retry-After": RETRY_AFTER_S})
         job = new_job(job_id, form.prompt, source, {"segment_seconds": form.segment_seconds, "fps": form.fps},
