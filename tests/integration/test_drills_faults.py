@@ -7,6 +7,7 @@ left half-configured on the host; the last rerun converges. Real systemd, real r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from helpers import SPARKFLEET, on_host, run_sparkfleet
+from sparkfleet.core import project_lock
+from sparkfleet.core.project import Project
 from sparkfleet.lab.test_media import make_video
 from test_drills_services import VLLM_UNIT, checks_of, unit, vllm_state, wait_for
 from test_video_endpoint import submit
@@ -83,8 +86,8 @@ def assert_nothing_half_configured(served, vllm_pid_before: str) -> None:
     if host_files(served).keys() & want.keys() != want.keys():
         assert now["MainPID"] in ("0", vllm_pid_before), ("vLLM was started on an incomplete model", now)
     # the run is gone: no ansible-playbook of this project is left behind, and the project is free
-    left = subprocess.run(["pgrep", "-f", f"{served['project']}/.sparkfleet/runs"], capture_output=True, text=True)
-    assert left.stdout.strip() == "", "processes of the interrupted run are still running"
+    wait_for("the interrupted run's processes to end",
+             lambda: not project_lock.leftover_playbooks(Project(Path(served["project"]))), 30, every=0.5)
     assert run_sparkfleet("host", "list", cwd=served["project"]).code == 0
 
 
@@ -118,9 +121,19 @@ def test_crash_loop_then_interrupted_and_failing_reruns_then_one_converges(serve
     assert code == 130 and after < 120
     assert_nothing_half_configured(served, pid)
 
-    # --- SIGKILL of the whole command (ansible-playbook with it) during the model copy
-    code, _, _ = up_until(served, at_model_copy, lambda p: os.killpg(p.pid, signal.SIGKILL))
+    # --- kill -9 of sparkfleet during the model copy: its ansible-playbook lives on (own session), so a rerun
+    # is refused, naming it, until it ends or is stopped as the message says
+    code, _, _ = up_until(served, at_model_copy, lambda p: p.kill())
     assert code == -signal.SIGKILL
+    leftovers = project_lock.leftover_playbooks(Project(Path(served["project"])))
+    if leftovers:  # (it may have finished already)
+        busy = run_sparkfleet("--json", "up", cwd=served["project"])
+        assert busy.code == 6 and "ansible-playbook (pid" in busy.summary["error"]["message"], busy.stdout
+        for leftover in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(leftover, signal.SIGTERM)
+        wait_for("the leftover ansible-playbook to stop",
+                 lambda: not project_lock.leftover_playbooks(Project(Path(served["project"]))), 60, every=0.5)
     assert_nothing_half_configured(served, pid)
 
     # --- the disk fills during the copy: a 1 MiB filesystem where the 2.4 MB model goes

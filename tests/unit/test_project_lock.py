@@ -3,6 +3,7 @@ no hosts are needed (the long-running command pings a port that accepts and neve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from helpers import SPARKFLEET, run_sparkfleet
+from sparkfleet.core import project_lock
+from sparkfleet.core.project import Project
 
 HOLDER = """
 import sys, time
@@ -101,22 +104,39 @@ def silent_port():
         yield sock.getsockname()[1]
 
 
-def test_two_real_commands_never_interleave_and_sigkill_frees_the_project(project, silent_port):
+def test_two_real_commands_never_interleave_even_after_a_sigkill(project, silent_port):
     assert run_sparkfleet("host", "add", "slow", "--address", "127.0.0.1", "--port", str(silent_port),
                           "--user", "me", cwd=project).code == 0
     ping = subprocess.Popen([*SPARKFLEET, "ping"], cwd=project, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=os.environ, start_new_session=True)
+    playbooks: list[int] = []
     try:
-        lock = project / ".sparkfleet" / "lock"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and '"ping"' not in (lock.read_text() if lock.exists() else ""):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (playbooks := project_lock.leftover_playbooks(Project(project))):
             time.sleep(0.1)
+        assert playbooks, "ansible-playbook never started"
         second = run_sparkfleet("host", "remove", "slow", cwd=project)
         assert second.code == 6, second.stderr
         assert f"`sparkfleet ping` (pid {ping.pid}" in second.stderr
-        assert "slow" in hosts_file(project)
-    finally:
-        os.killpg(ping.pid, signal.SIGKILL)  # the whole command, ansible-playbook included, dies at once
+        # kill -9 of sparkfleet alone: its ansible-playbook (own session, ansible-runner's pty) lives on ...
+        ping.kill()
         ping.wait()
+        assert all(pid in project_lock.leftover_playbooks(Project(project)) for pid in playbooks)
+        # ... so the lock alone is not enough: the next command that would change things is refused, naming it
+        third = run_sparkfleet("--json", "host", "remove", "slow", cwd=project)
+        assert third.code == 6
+        error = third.summary["error"]
+        assert f"ansible-playbook (pid {playbooks[0]}" in error["message"] and "kill " in error["hint"], error
+        assert "slow" in hosts_file(project)
+        assert run_sparkfleet("host", "list", cwd=project).code == 0  # reading is fine meanwhile
+    finally:
+        for pid in playbooks:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(ping.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while project_lock.leftover_playbooks(Project(project)) and time.monotonic() < deadline:
+        time.sleep(0.1)
     removed = run_sparkfleet("host", "remove", "slow", cwd=project)
     assert removed.code == 0, removed.stderr

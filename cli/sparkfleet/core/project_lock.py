@@ -4,13 +4,17 @@ Commands that change the hosts or the project take it exclusively; commands that
 report, lab status, models) take it shared, so several can read at once but none reads while another writes.
 The lock is `flock(2)`: the kernel drops it when the holder's file is closed, so a command that dies, even by
 SIGKILL, never leaves a stale lock behind. The file only says who holds it, for the message; it is never trusted.
-The descriptor is close-on-exec, so ssh and ansible-playbook started by a command do not keep it.
+The descriptor is close-on-exec, so ssh and ansible-playbook started by a command do not keep it. That has a price:
+ansible-playbook runs in its own session (ansible-runner's pty) and outlives a sparkfleet killed with SIGKILL,
+still changing hosts; so an exclusive holder also refuses to start while such a leftover ansible-playbook of the
+same project runs (found by its `-i <project>/inventory`), naming its pid.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import time
@@ -32,6 +36,24 @@ def _holder(project: Project) -> str:
     return f"`sparkfleet {command}` (pid {pid}, since {started})"
 
 
+def leftover_playbooks(project: Project) -> list[int]:
+    """pids of ansible-playbook processes working on this project's inventory (Linux /proc; [] elsewhere)."""
+    inventory = str(project.inventory_dir)
+    found = []
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                argv = fh.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if any(arg.endswith("ansible-playbook") for arg in argv[:2]) and any(
+                a == "-i" and b == inventory for a, b in itertools.pairwise(argv)):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 @contextlib.contextmanager
 def hold(project: Project, command: str, *, shared: bool = False) -> Iterator[None]:
     """Hold the project for `command` (exclusive, or shared for read-only commands), or raise ProjectBusy at once."""
@@ -48,6 +70,14 @@ def hold(project: Project, command: str, *, shared: bool = False) -> Iterator[No
                 hint="Wait for it to finish and run this again. The lock is released whenever that command ends, "
                 "even if it is killed, so there is nothing to delete.") from None
         if not shared:
+            leftovers = leftover_playbooks(project)
+            if leftovers:
+                pids = ", ".join(map(str, leftovers))
+                raise ProjectBusy(
+                    f"ansible-playbook (pid {pids}) of an earlier sparkfleet command that was killed is still "
+                    f"working on {project.root}; `sparkfleet {command}` did not start, so that the two cannot "
+                    "interleave.",
+                    hint=f"Wait for it to end, or stop it with `kill {pids}`, then run this again.")
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command, "since": time.time()}).encode(), 0)
         try:
