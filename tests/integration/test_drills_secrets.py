@@ -55,7 +55,14 @@ def grep_files(folder: Path, needles: dict[str, str]) -> list[str]:
     return found
 
 
-def test_no_secret_reaches_a_log_artifact_note_report_or_process_list(served, tmp_path):
+# Unrelated secrets in the controller's environment: kept out of the runs only once the runner passes an allowlist of
+# variables instead of removing a denylist (issue 11, the sec-hosts branch); until then they reach runs' `command`.
+UNRELATED = {"DATABASE_URL": "postgres://app:{}@db.lan/app", "SPARKFLEET_DRILL_PAT": "{}", "SSHPASS": "{}"}
+
+
+@pytest.fixture(scope="module")
+def runs_with_markers(served, tmp_path_factory) -> dict:
+    """bootstrap, up and report with marker secrets given everywhere; what they left and what ran meanwhile."""
     project = Path(served["project"])
     needles = {"ssh password": marker("SSH"), "sudo password": marker("BECOME"), "vault password": marker("VPW"),
                "vault: Hugging Face token": "hf_" + marker("HF"), "vault: other secret": marker("VAULT"),
@@ -65,11 +72,12 @@ def test_no_secret_reaches_a_log_artifact_note_report_or_process_list(served, tm
         value = on_host(served, "cat", path).stdout.strip()
         if value:
             needles[f"host key {path}"] = value
+    unrelated = {name: template.format(marker(name.replace("_", ""))) for name, template in UNRELATED.items()}
 
     vault = project / "inventory" / "group_vars" / "all" / "vault.yml"
     cfg = project / "ansible.cfg"
     saved = {vault: vault.read_bytes(), cfg: cfg.read_bytes()}
-    password_file = tmp_path / "vault-password"
+    password_file = tmp_path_factory.mktemp("vault") / "vault-password"
     password_file.write_text(needles["vault password"] + "\n")
     vault.write_text(f"vault_hf_token: \"{needles['vault: Hugging Face token']}\"\n"
                      f"vault_drill_secret: \"{needles['vault: other secret']}\"\n")
@@ -78,7 +86,7 @@ def test_no_secret_reaches_a_log_artifact_note_report_or_process_list(served, tm
     cfg.write_text(cfg.read_text().replace("[defaults]\n", f"[defaults]\nvault_password_file = {password_file}\n", 1))
     env = {"SPARKFLEET_SSH_PASSWORD": needles["ssh password"], "SPARKFLEET_BECOME_PASSWORD": needles["sudo password"],
            "SPARKFLEET_DRILL_API_KEY": needles["controller env: *_API_KEY"],
-           "SPARKFLEET_DRILL_TOKEN": needles["controller env: *_TOKEN"]}
+           "SPARKFLEET_DRILL_TOKEN": needles["controller env: *_TOKEN"], **unrelated}
     try:
         with ProcessLists(served["container"]) as processes:
             boot = run_sparkfleet("--json", "bootstrap", cwd=project, timeout=600, env=env)
@@ -89,14 +97,26 @@ def test_no_secret_reaches_a_log_artifact_note_report_or_process_list(served, tm
     finally:
         for path, data in saved.items():
             path.write_bytes(data)
+    return {"project": project, "needles": needles, "unrelated": unrelated, "processes": processes.seen}
 
+
+def test_no_secret_reaches_a_log_artifact_note_report_or_process_list(served, runs_with_markers):
+    project, needles = runs_with_markers["project"], runs_with_markers["needles"]
     found = grep_files(project / ".sparkfleet", needles) + grep_files(project / "reports", needles)
     journal = on_host(served, "journalctl", "--no-pager", "-o", "cat").stdout
     state = on_host(served, "sh", "-c", "find /var/lib/sparkfleet -type f -size -20M -exec cat {} + 2>/dev/null").stdout
-    listed = "\n".join(processes.seen)
+    listed = "\n".join(runs_with_markers["processes"])
     for name, value in needles.items():
         found += [f"{name} in {where}" for where, text in
                   (("the host's journal", journal), ("/var/lib/sparkfleet", state), ("a process list", listed))
                   if value in text]
-    assert len(processes.seen) > 50  # the sampler saw the runs' processes
+    assert len(runs_with_markers["processes"]) > 50  # the sampler saw the runs' processes
+    assert found == [], found
+
+
+@pytest.mark.xfail(strict=True, reason="until the runner passes an allowlist of environment variables (issue 11, "
+                   "sec-hosts): then this passes, and the mark goes")
+def test_unrelated_controller_secrets_stay_out_of_the_runs(runs_with_markers):
+    project = runs_with_markers["project"]
+    found = grep_files(project / ".sparkfleet", runs_with_markers["unrelated"])
     assert found == [], found
