@@ -58,15 +58,15 @@ def _project_lock(settings: Settings, name: str, lock: str | None) -> contextlib
         return contextlib.nullcontext()
     from sparkfleet.core import project_lock
 
-    return project_lock.hold(project, name, shared=lock == "shared")
+    return project_lock.hold(project, name)
 
 
 def command(group: click.Group, name: str, lock: str | None = "exclusive", **kwargs):
     """Register fn as a command that gets (settings, out, **params) and returns an exit code.
 
-    lock: "exclusive" (the default: the command changes hosts or project files), "shared" (it only reads the
-    project), or None (it needs no project, or makes one). A second command on a project held exclusively, or
-    an exclusive one while any is running, is refused at once with exit code 6 (docs/reliability.md).
+    lock: "exclusive" (the default: the command changes hosts or project files) or None (it only reads files that
+    are written atomically, needs no project, or makes one). A second command that changes things while one runs
+    is refused at once with exit code 6 (docs/reliability.md).
     """
 
     def decorate(fn):

@@ -53,7 +53,7 @@ def host_add(settings: Settings, out: Output, name: str, address: str, user: str
     return ExitCode.OK
 
 
-@command(host_group, "list", lock="shared")
+@command(host_group, "list", lock=None)
 def host_list(settings: Settings, out: Output) -> int:
     """List the hosts in the inventory."""
     from sparkfleet.core.inventory import Inventory

@@ -1,7 +1,8 @@
 """One command at a time per project: an advisory lock on .sparkfleet/lock, held for the whole command.
 
-Commands that change the hosts or the project take it exclusively; commands that only read (host list, notes,
-report, lab status, models) take it shared, so several can read at once but none reads while another writes.
+Commands that change the hosts or the project take it; commands that only read (host list, notes, lab status)
+take none: every file they read is written atomically, so they see the state before or after a change, and a
+person can look at the fleet while a long `up` runs.
 The lock is `flock(2)`: the kernel drops it when the holder's file is closed, so a command that dies, even by
 SIGKILL, never leaves a stale lock behind. The file only says who holds it, for the message; it is never trusted.
 The descriptor is close-on-exec, so ssh and ansible-playbook started by a command do not keep it. That has a price:
@@ -55,13 +56,13 @@ def leftover_playbooks(project: Project) -> list[int]:
 
 
 @contextlib.contextmanager
-def hold(project: Project, command: str, *, shared: bool = False) -> Iterator[None]:
-    """Hold the project for `command` (exclusive, or shared for read-only commands), or raise ProjectBusy at once."""
+def hold(project: Project, command: str) -> Iterator[None]:
+    """Hold the project for `command`, or raise ProjectBusy at once."""
     project.state_dir.mkdir(exist_ok=True)
     fd = os.open(project.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         try:
-            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(project)
             raise ProjectBusy(
@@ -69,21 +70,18 @@ def hold(project: Project, command: str, *, shared: bool = False) -> Iterator[No
                 f"`sparkfleet {command}` did not start, so that the two cannot interleave.",
                 hint="Wait for it to finish and run this again. The lock is released whenever that command ends, "
                 "even if it is killed, so there is nothing to delete.") from None
-        if not shared:
-            leftovers = leftover_playbooks(project)
-            if leftovers:
-                pids = ", ".join(map(str, leftovers))
-                raise ProjectBusy(
-                    f"ansible-playbook (pid {pids}) of an earlier sparkfleet command that was killed is still "
-                    f"working on {project.root}; `sparkfleet {command}` did not start, so that the two cannot "
-                    "interleave.",
-                    hint=f"Wait for it to end, or stop it with `kill {pids}`, then run this again.")
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command, "since": time.time()}).encode(), 0)
+        leftovers = leftover_playbooks(project)
+        if leftovers:
+            pids = ", ".join(map(str, leftovers))
+            raise ProjectBusy(
+                f"ansible-playbook (pid {pids}) of an earlier sparkfleet command that was killed is still working "
+                f"on {project.root}; `sparkfleet {command}` did not start, so that the two cannot interleave.",
+                hint=f"Wait for it to end, or stop it with `kill {pids}`, then run this again.")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command, "since": time.time()}).encode(), 0)
         try:
             yield
         finally:
-            if not shared:
-                os.ftruncate(fd, 0)
+            os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # closing drops the lock
