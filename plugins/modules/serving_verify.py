@@ -275,7 +275,9 @@ def unit_checks(module: AnsibleModule, units: list[str], lines: int) -> list[dic
         active, enabled = props.get("ActiveState"), props.get("UnitFileState")
         ok = active == "active" and enabled == "enabled"
         why = ""
-        if props.get("Result") == "start-limit-hit":  # systemd stopped restarting it: say so, it is the cause
+        # systemd stopped restarting it: say so, it is the cause. systemd 252 (Debian 12) keeps the last exit's
+        # result (exit-code) after "Start request repeated too quickly"; a failed unit that was restarted says it.
+        if props.get("Result") == "start-limit-hit" or (active == "failed" and props.get("NRestarts", "0") != "0"):
             why = "; systemd gave up restarting it (it crashed at every start: a crash loop)"
         elif not ok and props.get("Result") not in (None, "", "success"):
             why = f"; it ended with {props['Result']}"

@@ -12,7 +12,9 @@ def reason_from(unit: str, props: dict[str, str]) -> str | None:
     active, sub, result = props.get("ActiveState"), props.get("SubState"), props.get("Result", "")
     restarts = props.get("NRestarts", "?")
     look = f"see journalctl -u {unit}"
-    if result == "start-limit-hit":
+    # systemd 252 (Debian 12) keeps the last exit's result after "Start request repeated too quickly"; a failed
+    # unit that had been restarted has been given up on all the same
+    if result == "start-limit-hit" or (active == "failed" and restarts not in ("0", "?")):
         return (f"systemd gave up restarting {unit} after {restarts} restarts (it failed at every start: a crash "
                 f"loop); {look}, fix the cause, then run `sparkfleet up`")
     if sub == "auto-restart":
