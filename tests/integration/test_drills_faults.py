@@ -63,8 +63,7 @@ def host_files(served) -> dict[str, str]:
 
 def controller_files(served) -> dict[str, str]:
     folder = Path(served["project"]) / ".sparkfleet" / "models" / MODEL
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()
-            if p.is_file() and not p.name.startswith(".")}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
 
 
 def assert_nothing_half_configured(served, vllm_pid_before: str) -> None:
