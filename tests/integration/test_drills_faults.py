@@ -141,7 +141,8 @@ def test_crash_loop_then_interrupted_and_failing_reruns_then_one_converges(serve
     try:
         full = run_sparkfleet("--json", "up", cwd=served["project"], timeout=900)
         assert full.code == 3, full.stdout[-2000:]
-        assert "No space left on device" in full.stdout, full.stdout[-3000:]
+        failure = full.summary["result"]["phases"][1]["failures"][0]
+        assert "rsync exit code 11" in failure["message"] and "disk is full" in failure["message"], failure
         assert_nothing_half_configured(served, pid)
     finally:
         on_host(served, "umount", HOST_MODEL)
