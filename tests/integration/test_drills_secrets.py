@@ -46,6 +46,12 @@ class ProcessLists:
         self._thread.join()
 
 
+def host_bytes(served, *command: str) -> str:
+    """A command's output on the lab host, undecodable bytes replaced (the journal holds binary fields)."""
+    proc = subprocess.run(["docker", "exec", served["container"], *command], capture_output=True)
+    return proc.stdout.decode(errors="replace")
+
+
 def grep_files(folder: Path, needles: dict[str, str]) -> list[str]:
     found = []
     for path in folder.rglob("*"):
@@ -103,8 +109,8 @@ def runs_with_markers(served, tmp_path_factory) -> dict:
 def test_no_secret_reaches_a_log_artifact_note_report_or_process_list(served, runs_with_markers):
     project, needles = runs_with_markers["project"], runs_with_markers["needles"]
     found = grep_files(project / ".sparkfleet", needles) + grep_files(project / "reports", needles)
-    journal = on_host(served, "journalctl", "--no-pager", "-o", "cat").stdout
-    state = on_host(served, "sh", "-c", "find /var/lib/sparkfleet -type f -size -20M -exec cat {} + 2>/dev/null").stdout
+    journal = host_bytes(served, "journalctl", "--no-pager", "-o", "cat")
+    state = host_bytes(served, "sh", "-c", "find /var/lib/sparkfleet -type f -size -20M -exec cat {} + 2>/dev/null")
     listed = "\n".join(runs_with_markers["processes"])
     for name, value in needles.items():
         found += [f"{name} in {where}" for where, text in
