@@ -302,11 +302,18 @@ def run(module: AnsibleModule, argv: list[str]) -> tuple[int, str]:
 def unit_checks(module: AnsibleModule, units: list[str], lines: int) -> list[dict]:
     checks = []
     for unit in units:
-        props = unit_properties(module, unit, ["ActiveState", "UnitFileState", "NRestarts"])
+        props = unit_properties(module, unit, ["ActiveState", "UnitFileState", "NRestarts", "Result"])
         active, enabled = props.get("ActiveState"), props.get("UnitFileState")
         ok = active == "active" and enabled == "enabled"
+        why = ""
+        # systemd stopped restarting it: say so, it is the cause. systemd 252 (Debian 12) keeps the last exit's
+        # result (exit-code) after "Start request repeated too quickly"; a failed unit that was restarted says it.
+        if props.get("Result") == "start-limit-hit" or (active == "failed" and props.get("NRestarts", "0") != "0"):
+            why = "; systemd gave up restarting it (it crashed at every start: a crash loop)"
+        elif not ok and props.get("Result") not in (None, "", "success"):
+            why = f"; it ended with {props['Result']}"
         checks.append(check(
-            f"unit_{unit}", ok, f"{unit} is {active} and {enabled} (restarts: {props.get('NRestarts', '?')})",
+            f"unit_{unit}", ok, f"{unit} is {active} and {enabled} (restarts: {props.get('NRestarts', '?')}){why}",
             hint=f"Read the journal: journalctl -u {unit} -n 100; restart it with `systemctl restart {unit}` "
             "or run `sparkfleet up` again.", journal=None if ok else journal_tail(module, unit, lines)))
     return checks

@@ -3,6 +3,7 @@ exit codes. Commands stay thin: parse, call runs/report/lab/core, render."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -45,8 +46,29 @@ def common_options(fn):
                         help="The project folder (default: the nearest one above the current folder).")(fn)
 
 
-def command(group: click.Group, name: str, **kwargs):
-    """Register fn as a command that gets (settings, out, **params) and returns an exit code."""
+def _project_lock(settings: Settings, name: str, lock: str | None) -> contextlib.AbstractContextManager:
+    """The project lock the command holds from start to end (core.project_lock); none outside a project, where
+    the command says itself whether it needs one."""
+    from sparkfleet.core.errors import ProjectError
+
+    if lock is None:
+        return contextlib.nullcontext()
+    try:
+        project = settings.project()
+    except ProjectError:
+        return contextlib.nullcontext()
+    from sparkfleet.core import project_lock
+
+    return project_lock.hold(project, name)
+
+
+def command(group: click.Group, name: str, lock: str | None = "exclusive", **kwargs):
+    """Register fn as a command that gets (settings, out, **params) and returns an exit code.
+
+    lock: "exclusive" (the default: the command changes hosts or project files) or None (it only reads files that
+    are written atomically, needs no project, or makes one). A second command that changes things while one runs
+    is refused at once with exit code 7 (docs/reliability.md).
+    """
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -55,7 +77,8 @@ def command(group: click.Group, name: str, **kwargs):
             settings = ctx.ensure_object(Settings)
             out = Output(settings.json, ctx.command_path.partition(" ")[2])
             try:
-                return int(fn(settings, out, **params) or 0)
+                with _project_lock(settings, ctx.command_path.partition(" ")[2], lock):
+                    return int(fn(settings, out, **params) or 0)
             except SparkfleetError as error:
                 out.failure(error)
                 return int(error.exit_code)
@@ -77,6 +100,6 @@ def cli() -> None:
     Every command takes --json for agents: stdout then carries only JSON lines,
     ending with one summary object. Exit codes: 0 ok, 2 usage or config error,
     3 a host failed, 4 a host was unreachable, 5 controller environment problem,
-    130 cancelled (see docs/exit-codes.md).
+    6 another command is using the project, 130 cancelled (see docs/exit-codes.md).
     """
 

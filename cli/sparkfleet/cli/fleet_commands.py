@@ -31,7 +31,10 @@ def rolled_out(settings: Settings, out: Output, command_name: str, phases: list[
     """Run phases over the hosts in limit batch by batch (runs.rollout); returns the record."""
     from sparkfleet.runs import rollout
 
+    from sparkfleet.core.inventory import Inventory
+
     project = settings.project()
+    Inventory.load(project.inventory_file)  # a broken inventory gets sparkfleet's clear error, not Ansible's
     hosts = rollout.select_hosts(project, limit)
     if not hosts:
         raise UsageError(f"--limit {limit!r} matches no host in the inventory." if limit
@@ -134,16 +137,18 @@ def _roll(settings: Settings, out: Output, command_name: str, phases: list[str],
     if model:
         catalog.check(model)
         extravars = {**extravars, "sparkfleet_model": model}
-    if rollout.select_hosts(project, limit):  # (an empty selection is refused by rolled_out, before any run)
-        from sparkfleet.core.inventory import Inventory
+    from sparkfleet.core.inventory import Inventory
 
-        require_lab_extra(lab_hosts(Inventory.load(project.inventory_file).hosts(), limit))
+    inventory_hosts = Inventory.load(project.inventory_file).hosts()  # a broken inventory: a clear error first
+    selected = rollout.select_hosts(project, limit)  # (an empty selection is refused by rolled_out, before any run)
+    if selected:
+        require_lab_extra(lab_hosts(inventory_hosts, limit))
     skip = None
     if skip_in_sync:  # one read-only probe per host; phases with nothing to do are skipped (runs.noop)
         from sparkfleet.runs import noop
 
         extravars = {**extravars, "sparkfleet_inputs": noop.inputs_digest(project, extravars)}
-        if rollout.select_hosts(project, limit):
+        if selected:
             skip, _why = noop.phases_to_skip(project, out.event, limit, extravars["sparkfleet_inputs"])
     # Made before any playbook runs, so the first deploy already requires it (hosts with video_endpoint_open: false).
     key = video_key.ensure(project) if command_name in ("up", "upgrade") else None

@@ -12,7 +12,7 @@ from sparkfleet.core.errors import ExitCode, UsageError
 
 
 # project ------------------------------------------------------------------------------------------------
-@command(cli, "init")
+@command(cli, "init", lock=None)
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def init_cmd(settings: Settings, out: Output, directory: Path | None) -> int:
     """Create a project folder (default: the current one). Re-running it changes nothing."""
@@ -92,7 +92,7 @@ def host_add(settings: Settings, out: Output, name: str, address: str, user: str
     return ExitCode.OK
 
 
-@command(host_group, "list")
+@command(host_group, "list", lock=None)
 def host_list(settings: Settings, out: Output) -> int:
     """List the hosts in the inventory."""
     from sparkfleet.core.inventory import Inventory

@@ -55,7 +55,7 @@ def lab_up(settings: Settings, out: Output, count: int, os_name: str, fresh: boo
     return ExitCode.OK
 
 
-@command(lab_group, "status")
+@command(lab_group, "status", lock=None)
 def lab_status(settings: Settings, out: Output) -> int:
     """List this project's lab hosts."""
     from sparkfleet.lab import engine

@@ -118,7 +118,7 @@ def notes_group() -> None:
     """Each host's memory notes: `notes show [HOST]` prints them, `notes add HOST TEXT` adds one."""
 
 
-@command(notes_group, "show")
+@command(notes_group, "show", lock=None)
 @click.argument("host", required=False)
 def notes_show(settings: Settings, out: Output, host: str | None) -> int:
     """Print the notes the last run gathered (all hosts, or one); --json gives the state files."""

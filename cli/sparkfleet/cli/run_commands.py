@@ -138,7 +138,7 @@ def doctor(settings: Settings, out: Output, limit: str | None) -> int:
     return code
 
 
-@command(cli, "models")
+@command(cli, "models", lock=None)
 def models(settings: Settings, out: Output) -> int:
     """List the models sparkfleet can serve (the catalog), with what each needs."""
     from sparkfleet.core import catalog

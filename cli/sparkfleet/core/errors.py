@@ -12,6 +12,7 @@ class ExitCode(IntEnum):
     HOST_FAILED = 3  # at least one host failed a task
     HOST_UNREACHABLE = 4  # at least one host could not be reached, none failed
     ENVIRONMENT = 5  # the controller lacks something it needs (container engine, debootstrap, ...)
+    BUSY = 7  # another sparkfleet command is using the project; nothing was done
     CANCELLED = 130  # interrupted (Ctrl-C / SIGTERM)
 
 
@@ -65,3 +66,6 @@ class HostKeyMismatch(SparkfleetError):
 
     exit_code = ExitCode.HOST_FAILED
     code = "host_key_mismatch"
+class ProjectBusy(SparkfleetError):
+    exit_code = ExitCode.BUSY
+    code = "busy"

@@ -121,7 +121,7 @@ class Inventory:
 
         try:
             data = yaml.safe_load(path.read_text()) if path.exists() else None
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:  # a YAML mistake, or not text at all
             raise InventoryError(
                 f"{path} is not valid YAML: {exc}", hint="Fix the file by hand, or restore it from git."
             ) from exc
@@ -225,7 +225,7 @@ def editing(project: Project) -> Iterator[Inventory]:
     If the caller raises, the file on disk is left exactly as it was.
     """
     project.state_dir.mkdir(exist_ok=True)
-    with open(project.lock_file, "a") as lock:
+    with open(project.inventory_lock_file, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         inventory = Inventory.load(project.inventory_file)
         yield inventory

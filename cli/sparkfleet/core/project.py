@@ -48,7 +48,14 @@ class Project:
 
     @property
     def lock_file(self) -> Path:
+        """The command lock (core.project_lock): one command changing the project at a time."""
         return self.state_dir / "lock"
+
+    @property
+    def inventory_lock_file(self) -> Path:
+        """The inventory edit lock (core.inventory.editing); its own file, since a command that holds lock_file
+        edits the inventory, and a second flock on the same file in one process would wait for itself."""
+        return self.state_dir / "inventory.lock"
 
     @property
     def history_dir(self) -> Path:

@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     metrics = Metrics()
     store = Store(settings.db_path)
-    vllm = VllmClient(settings.vllm_url, settings.model, settings.vllm_api_key())
+    vllm = VllmClient(settings.vllm_url, settings.model, settings.vllm_api_key(), settings.vllm_unit)
     manager = JobManager(settings, store, vllm, metrics)
     metrics.watch_jobs(store.count_by_status, lambda: manager.queue_depth)
     tokens = TokenRate()
@@ -170,10 +170,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     busy = {"uploads": 0, "fetches": 0}  # POST /v1/jobs being received, and URL downloads, right now
     auth_or_query = [Depends(require_key_or_query)]
 
-    @app.get("/health", summary="Service health and vLLM's state", response_model=Health, tags=["service"])
+    @app.get("/health", summary="Service health and vLLM's state", response_model=Health, tags=["service"],
+             response_model_exclude_unset=True)
     async def health() -> dict:
         state = await vllm.check()
-        return {"status": "ok", "version": __version__, "vllm": {"state": state.state, "model": state.model}}
+        why = {"reason": state.reason} if state.reason else {}  # present only when systemd says why
+        return {"status": "ok", "version": __version__, "vllm": {"state": state.state, "model": state.model, **why}}
 
     @app.get("/metrics", summary="Prometheus metrics", tags=["service"], response_class=Response, dependencies=auth,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
@@ -261,7 +263,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = await vllm.check()
         if state.state != READY:
             what = "loading (the model is not served yet)" if state.state == "loading" else "down"
-            raise ApiError(503, "vllm_unavailable", f"vLLM is {what}; the video was not queued",
+            why = f" ({state.reason})" if state.reason else ""
+            raise ApiError(503, "vllm_unavailable", f"vLLM is {what}{why}; the video was not queued",
                            f"Retry in {RETRY_AFTER_S} s; /health shows vLLM's state.",
                            headers={"Retry-After": RETRY_AFTER_S})
         waiting = manager.pending_segments()

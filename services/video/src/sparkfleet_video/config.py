@@ -3,6 +3,8 @@
 | variable | default | meaning |
 |---|---|---|
 | SPARKFLEET_VIDEO_VLLM_URL | http://127.0.0.1:8000 | base URL of the host's vLLM (OpenAI-compatible server) |
+| SPARKFLEET_VIDEO_VLLM_UNIT | (empty) | vLLM's systemd unit: when vLLM does not answer, its state (restarting,
+  systemd gave up) says why in /health and in the 503 |
 | SPARKFLEET_VIDEO_MODEL | (empty) | served model name; empty: the first model that vLLM's /v1/models lists |
 | SPARKFLEET_VIDEO_DATA_DIR | /var/lib/sparkfleet/video | SQLite database (jobs.db) and uploads (uploads/<job>/) |
 | SPARKFLEET_VIDEO_MEDIA_DIR | /var/lib/sparkfleet/media | segment files (<job>/seg-<n>.mp4) that vLLM reads as
@@ -81,6 +83,7 @@ def _number(env: dict[str, str], name: str, default: float, minimum: float) -> f
 class Settings:
     vllm_url: str = "http://127.0.0.1:8000"
     model: str = ""
+    vllm_unit: str = ""
     data_dir: Path = Path("/var/lib/sparkfleet/video")
     media_dir: Path = Path("/var/lib/sparkfleet/media")
     api_key_file: Path | None = None
@@ -117,6 +120,7 @@ class Settings:
         return cls(
             vllm_url=_get(env, "VLLM_URL", "http://127.0.0.1:8000").rstrip("/"),
             model=_get(env, "MODEL", ""),
+            vllm_unit=_get(env, "VLLM_UNIT", ""),
             data_dir=Path(_get(env, "DATA_DIR", "/var/lib/sparkfleet/video")),
             media_dir=Path(_get(env, "MEDIA_DIR", "/var/lib/sparkfleet/media")),
             api_key_file=Path(key_file) if key_file else None,

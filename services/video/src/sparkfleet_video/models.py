@@ -127,6 +127,7 @@ class JobList(BaseModel):
 class VllmHealth(BaseModel):
     state: Literal["ready", "loading", "down"]
     model: str | None = None
+    reason: str | None = Field(None, description="why vLLM is down, as its systemd unit says (crash loop, restarting)")
 
 
 class Health(BaseModel):

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from .vllm_unit import unit_reason
+
 log = logging.getLogger("sparkfleet_video")
 
 READY, LOADING, DOWN = "ready", "loading", "down"
@@ -34,6 +36,7 @@ class VllmState:
     model: str | None = None
     checked_at: float = 0.0
     max_model_len: int | None = None
+    reason: str | None = None  # why it is not ready, when systemd says (vllm_unit)
 
 
 @dataclass
@@ -105,9 +108,10 @@ class TokenRate:
 
 
 class VllmClient:
-    def __init__(self, base_url: str, model: str = "", api_key: str = "") -> None:
+    def __init__(self, base_url: str, model: str = "", api_key: str = "", unit: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.configured_model = model
+        self.unit = unit  # vLLM's systemd unit: asked why when vLLM does not answer
         # vLLM beyond loopback requires its key as a bearer token on /v1 (`vllm serve` with VLLM_API_KEY)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers,
@@ -133,7 +137,7 @@ class VllmClient:
         try:
             health = await self._client.get("/health", timeout=CHECK_TIMEOUT_S)
         except httpx.HTTPError:
-            return VllmState(DOWN, None, now)
+            return VllmState(DOWN, None, now, reason=await unit_reason(self.unit))
         if health.status_code != 200:
             return VllmState(LOADING, None, now)
         try:
