@@ -10,7 +10,7 @@ import sys
 import click
 
 # Importing the command modules registers their commands on the group.
-from sparkfleet.cli import host_commands, lab_commands, plan_commands, run_commands  # noqa: F401
+from sparkfleet.cli import agent_commands, host_commands, lab_commands, plan_commands, run_commands  # noqa: F401
 from sparkfleet.cli.base import cli
 from sparkfleet.cli.output import Output
 from sparkfleet.core.errors import Cancelled, ExitCode, SparkfleetError, UsageError
