@@ -18,7 +18,8 @@ from sparkfleet.core.errors import UsageError
 
 POLICY_FILE = "policy.yml"
 APPROVALS_FILE = "approvals.yml"
-DEFAULT_POLICY = Path(__file__).resolve().parent / "templates" / "policy.yml"
+# `sparkfleet init` writes it into each project (core/project.py); a project made before it gets it read from here.
+DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "core" / "templates" / f"{POLICY_FILE}.j2"
 _SHELL_MODULES = {"ansible.builtin.command", "ansible.builtin.shell", "ansible.builtin.raw", "ansible.builtin.script",
                   "ansible.builtin.expect"}
 _FIREWALL_MODULES = {"ansible.builtin.iptables", "ansible.posix.firewalld", "community.general.ufw"}

@@ -223,3 +223,13 @@ def run_cmd(settings: Settings, out: Output, playbook: str, limit: str | None, c
     text = (_gate_text(checked) + "\n" if checked else "") + _plan_text(record, result)
     out.success(result, text, exit_code=ExitCode(record["exit_code"]))
     return record["exit_code"]
+
+
+@command(cli, "mcp")
+def mcp_cmd(settings: Settings, out: Output) -> int:
+    """Serve sparkfleet's commands to an agent as an MCP server over stdio (tools: describe, status, notes,
+    doctor, generate, check, run, verify, report). Long runs report progress as MCP notifications."""
+    from sparkfleet.agent.mcp_server import serve
+
+    serve(settings.project().root)
+    return ExitCode.OK
