@@ -30,7 +30,7 @@ ROLE_KEYS = {"role": "a role of sparkfleet.spark (short or full name)", "vars": 
 TASK_KEYS = {"name": "str (required)", "module": "an allowed module (required)",
              "args": "mapping of the module's arguments",
              "become": "bool", "tags": "list of str", "when": "str: a condition", "register": "str: a variable name",
-             "changed_when": "bool or str", "ignore_errors": "bool"}
+             "changed_when": "bool or str", "failed_when": "bool or str", "ignore_errors": "bool"}
 # What a generated task may call. A hand-written playbook is judged by the project's policy instead (policy.py).
 ALLOWED_MODULES = (
     "ansible.builtin.assert", "ansible.builtin.command", "ansible.builtin.copy", "ansible.builtin.debug",
@@ -183,7 +183,7 @@ def _check_task(entry: object, path: str) -> dict:
             if not isinstance(entry[key], bool):
                 raise _fail(f"{path}.{key}", f"{entry[key]!r} is not a bool", "true or false")
             task[key] = entry[key]
-    for key in ("when", "changed_when"):
+    for key in ("when", "changed_when", "failed_when"):
         if key in entry:
             if not isinstance(entry[key], str | bool):
                 raise _fail(f"{path}.{key}", "not a condition", "a string (a Jinja condition) or a bool")
