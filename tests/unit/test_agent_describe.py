@@ -60,6 +60,8 @@ def test_describe_gives_profiles_models_exit_codes_and_schemas(cli):
     assert "qwen3-vl-tiny" in data["models"]
     assert {c["code"]: c["name"] for c in data["exit_codes"]}[6] == "approval_needed"
     assert [s["name"] for s in data["schemas"]] == ["event", "summary", "record", "bench-result"]
+    assert {e["properties"]["type"]["const"] for e in data["event_schema"]["oneOf"]} == {
+        "progress", "run_start", "play_start", "task_start", "host_result", "run_end"}
     # without --json: a readable overview
     text = cli("describe").stdout
     assert "sparkfleet.spark.vllm" in text and "approval_needed" in text

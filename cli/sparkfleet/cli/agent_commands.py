@@ -48,7 +48,7 @@ def describe_all() -> dict:
             "global_options": [_param(p) for p in cli.params if p.name not in ("help", "version")],
             "commands": commands(cli), "roles": describe.roles(), "profiles": describe.profiles(),
             "models": describe.catalog_entries(), "exit_codes": describe.exit_codes(),
-            "schemas": schemas.index()}
+            "schemas": schemas.index(), "event_schema": schemas.load("event")}
 
 
 def _describe_text(data: dict) -> str:
