@@ -191,3 +191,16 @@ def test_the_mcp_server_serves_every_tool_to_the_sdk_client(agent_lab):
     assert results["verify"]["exit_code"] == 3 and "lab1" in results["verify"]["result"]["verify"]
     assert Path(results["report"]["result"]["report"]).is_file()
     assert any(m.startswith("task: Write the marker") for m in results["progress"])  # the run's events, live
+
+
+def test_a_real_up_conforms_to_the_schemas(served):
+    """The first `up` on the served host (the shared fixture): its event lines and summary, its record and the
+    bench result it fetched, each against its schema."""
+    summary = conforms(served["first"])
+    project = served["project"]
+    record = record_conforms(project, summary["result"]["record"])
+    assert [p["phase"] for p in record["phases"]] == ["doctor", "serve", "verify", "bench", "notes"]
+    files = [entry["file"] for entry in record["phases"][3]["data"].values() if entry.get("file")]
+    assert files
+    for name in files:
+        assert schemas.errors("bench-result", json.loads((project / name).read_text())) == [], name

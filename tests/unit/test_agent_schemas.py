@@ -37,3 +37,19 @@ def test_summaries_of_offline_commands_conform(cli, project, tmp_path):
         for line in result.json_lines():
             name = "summary" if line["type"] == "summary" else "event"
             assert schemas.errors(name, line) == [], (args, line)
+
+
+def test_recorded_records_and_bench_results_conform():
+    """Recorded real outputs (tests/fixtures: a lab host's bench result, the report fixtures' records and bench
+    files); the integration tests check live ones."""
+    from helpers import FIXTURES
+
+    records = sorted(FIXTURES.glob("report/*/state/history/*.json"))
+    benches = sorted(FIXTURES.glob("report/*/state/bench/*/*.json")) + sorted(FIXTURES.glob("bench-result-lab/*.json"))
+    assert records and benches
+    for path in records:
+        assert schemas.errors("record", json.loads(path.read_text())) == [], path
+    for path in benches:
+        assert schemas.errors("bench-result", json.loads(path.read_text())) == [], path
+    broken = {**json.loads(benches[0].read_text()), "scenarios": [{"name": "x"}]}
+    assert schemas.errors("bench-result", broken)
