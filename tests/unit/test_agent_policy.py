@@ -49,6 +49,9 @@ def test_a_playbook_of_allowed_roles_and_modules_on_some_hosts_needs_no_approval
     ("- hosts: lab1\n  tasks: [{community.general.ufw: {rule: allow, port: '8000'}}]",
      ("port_beyond_loopback", "plays[0].tasks[0]")),
     ("- import_playbook: other.yml", ("module_not_allowed", "plays[0]")),
+    ("- hosts: lab1\n  tasks: [{action: {module: ansible.builtin.shell, cmd: x}}]",
+     ("module_not_allowed", "plays[0].tasks[0]")),
+    ("- hosts: lab\n  tasks: [{local_action: shell echo x}]", ("module_not_allowed", "plays[0].tasks[0]")),
 ])
 def test_each_rule_flags_what_it_names_and_where(text, expected):
     assert expected in flags(text)

@@ -97,11 +97,10 @@ def _module_name(task: dict) -> str | None:
                        "include_vars"):
                 return f"ansible.builtin.{key}"
             return key if "." in key else f"ansible.builtin.{key}"
-    if "action" in task or "local_action" in task:
-        action = task.get("action") or task.get("local_action")
-        first = (action.get("module") if isinstance(action, dict) else str(action).split()[0:1] or [None])
-        first = first[0] if isinstance(first, list) else first
-        return first if first and "." in first else f"ansible.builtin.{first}"
+    action = task.get("action") or task.get("local_action")
+    if action:
+        name = action.get("module") if isinstance(action, dict) else str(action).split(maxsplit=1)[0]
+        return name if "." in str(name) else f"ansible.builtin.{name}"
     return None
 
 
@@ -203,7 +202,8 @@ def _tasks(tasks: object, where: str, on_all: bool, policy: dict, flag) -> None:
             continue
         if not _allowed(module, policy["allowed_modules"]):
             flag("module_not_allowed", path, f"module {module} is not in allowed_modules")
-        if module in _SHELL_MODULES and on_all and "delegate_to" not in task and not task.get("run_once"):
+        on_controller = "delegate_to" in task or "local_action" in task
+        if module in _SHELL_MODULES and on_all and not on_controller and not task.get("run_once"):
             flag("shell_on_all_hosts", path, f"{module} runs on every host of the inventory")
         if module in _FIREWALL_MODULES:
             flag("port_beyond_loopback", path, f"{module} changes the firewall")
