@@ -53,3 +53,4 @@ def test_recorded_records_and_bench_results_conform():
         assert schemas.errors("bench-result", json.loads(path.read_text())) == [], path
     broken = {**json.loads(benches[0].read_text()), "scenarios": [{"name": "x"}]}
     assert schemas.errors("bench-result", broken)
+

@@ -75,6 +75,12 @@ async def run_command(project: Path, args: list[str], progress=None) -> dict:
     return summary
 
 
+def _usage(command: str, message: str, hint: str) -> dict:
+    """A summary like a command's own for input the tool refuses before running anything."""
+    return {"v": 1, "type": "summary", "command": command, "ok": False, "exit_code": 2, "result": None,
+            "error": {"code": "usage", "message": message, "hint": hint}}
+
+
 def build_server(project: Path):
     from mcp.server.fastmcp import Context, FastMCP
 
@@ -113,9 +119,7 @@ def build_server(project: Path):
         """Read a host's notes (all hosts without `host`), or with `add` record a note on that host."""
         if add is not None:
             if not host:
-                return {"v": 1, "type": "summary", "command": "notes add", "ok": False, "exit_code": 2,
-                        "result": None, "error": {"code": "usage", "message": "notes add needs a host.",
-                                                  "hint": "Give host= and add=."}}
+                return _usage("notes add", "notes add needs a host.", "Give host= and add=.")
             return await call(ctx, "notes", "add", host, add)
         return await call(ctx, "notes", "show", *([host] if host else []))
 
@@ -133,7 +137,11 @@ def build_server(project: Path):
             spec_file.write_text(json.dumps(spec))
             args = ["generate", "--spec", str(spec_file)]
             if output:
-                args += ["-o", str(project / output)]
+                target = (project / output).resolve()
+                if not target.is_relative_to(project.resolve()):  # a tool writes inside its project only
+                    return _usage("generate", f"output {output!r} is outside the project.",
+                                  "Give a path relative to the project, e.g. playbooks/task.yml.")
+                args += ["-o", str(target)]
             return await call(ctx, *args)
 
     @server.tool()
