@@ -10,7 +10,15 @@ import sys
 import click
 
 # Importing the command modules registers their commands on the group.
-from sparkfleet.cli import fleet_commands, host_commands, lab_commands, plan_commands, run_commands, status_commands  # noqa: F401
+from sparkfleet.cli import (  # noqa: F401
+    agent_commands,
+    fleet_commands,
+    host_commands,
+    lab_commands,
+    plan_commands,
+    run_commands,
+    status_commands,
+)
 from sparkfleet.cli.base import cli
 from sparkfleet.cli.output import Output
 from sparkfleet.core.errors import Cancelled, ExitCode, SparkfleetError, UsageError

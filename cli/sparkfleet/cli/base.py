@@ -100,6 +100,7 @@ def cli() -> None:
     Every command takes --json for agents: stdout then carries only JSON lines,
     ending with one summary object. Exit codes: 0 ok, 2 usage or config error,
     3 a host failed, 4 a host was unreachable, 5 controller environment problem,
-    6 another command is using the project, 130 cancelled (see docs/exit-codes.md).
+    6 a playbook needs approval (run), 7 another command is using the project,
+    130 cancelled (see docs/exit-codes.md).
     """
 

@@ -29,9 +29,8 @@ def rolled_out(settings: Settings, out: Output, command_name: str, phases: list[
                batches: str | None, max_fail_percent: int | None, extravars: dict, model: str | None,
                report: bool = True, notes: bool = True, skip: dict[str, str] | None = None) -> dict:
     """Run phases over the hosts in limit batch by batch (runs.rollout); returns the record."""
-    from sparkfleet.runs import rollout
-
     from sparkfleet.core.inventory import Inventory
+    from sparkfleet.runs import rollout
 
     project = settings.project()
     Inventory.load(project.inventory_file)  # a broken inventory gets sparkfleet's clear error, not Ansible's

@@ -12,6 +12,7 @@ class ExitCode(IntEnum):
     HOST_FAILED = 3  # at least one host failed a task
     HOST_UNREACHABLE = 4  # at least one host could not be reached, none failed
     ENVIRONMENT = 5  # the controller lacks something it needs (container engine, debootstrap, ...)
+    APPROVAL_NEEDED = 6  # `run`: the policy flagged the playbook and nothing approved it; nothing was applied
     BUSY = 7  # another sparkfleet command is using the project; nothing was done
     CANCELLED = 130  # interrupted (Ctrl-C / SIGTERM)
 

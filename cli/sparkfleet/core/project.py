@@ -126,7 +126,7 @@ def init_project(root: Path) -> tuple[Project, list[str], list[str]]:
 
     env = Environment(loader=PackageLoader("sparkfleet.core", "templates"), undefined=StrictUndefined,
                       keep_trailing_newline=True)
-    for name in ("ansible.cfg", ".gitignore"):
+    for name in ("ansible.cfg", ".gitignore", "policy.yml"):  # policy.yml: what `sparkfleet run` lets apply
         text = env.get_template(f"{name}.j2").render(forks=DEFAULT_FORKS, state_dir=STATE_DIRNAME)
         place(name, lambda tmp, text=text: tmp.write_text(text))
 

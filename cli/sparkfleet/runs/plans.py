@@ -28,13 +28,16 @@ _NEXT_STEP = {
 }
 
 
-def run_phase(project: Project, emit: Callable, name: str, limit: str | None, extravars: dict) -> tuple[dict, int]:
-    """Run one phase's playbook; return its record entry and exit code."""
+def run_phase(project: Project, emit: Callable, name: str, limit: str | None, extravars: dict,
+              playbook: Path | None = None) -> tuple[dict, int]:
+    """Run one phase's playbook (sparkfleet's playbook of that name, or the file given); return its record entry
+    and exit code."""
     from sparkfleet.core.failure_hints import annotate
     from sparkfleet.core.runner import run_playbook
 
     started_at = history.utc_now()
-    result = run_playbook(project, name, emit=emit, limit=limit, extravars=extravars, **_RUN_OPTIONS.get(name, {}))
+    result = run_playbook(project, playbook or name, emit=emit, limit=limit, extravars=extravars,
+                          **_RUN_OPTIONS.get(name, {}))
     annotate(result.failures)
     code = result.exit_code
     failures = list(result.failures)
@@ -83,20 +86,23 @@ def phase_error(entry: dict) -> str:
 
 def execute(project: Project, emit: Callable, command: str, phases: list[str], limit: str | None,
             extravars: dict, hosts: list[str], model: str | None,
-            build_report: Callable[[Path, str], Path] | None = None, skip: dict[str, str] | None = None) -> dict:
+            build_report: Callable[[Path, str], Path] | None = None, skip: dict[str, str] | None = None,
+            playbooks: dict[str, Path] | None = None, details: dict | None = None) -> dict:
     """Run the phases in order (stopping at the first failure), then the notes phase, then build_report (given by
     the caller, so that runs need not know the report) with the project folder and the record's id.
 
-    skip names phases not to run, with why (runs.noop: a no-op `up`); each is recorded as skipped.
-    Returns the record (docs/run-data.md), saved under .sparkfleet/history/.
+    skip names phases not to run, with why (runs.noop: a no-op `up`); each is recorded as skipped. playbooks names a
+    file for a phase that is not one of sparkfleet's playbooks (`sparkfleet run`); details are kept in the record as
+    they are. Returns the record (docs/run-data.md), saved under .sparkfleet/history/.
     """
-    record = history.new_record(command, hosts, model)
+    record = {**history.new_record(command, hosts, model), **(details or {})}
     code = ExitCode.OK
     for name in phases:
         if name in (skip or {}):
             record["phases"].append(skipped_phase(name, skip[name]))
             continue
-        entry, code = run_phase(project, emit, name, limit, {**extravars, "sparkfleet_record_id": record["id"]})
+        entry, code = run_phase(project, emit, name, limit, {**extravars, "sparkfleet_record_id": record["id"]},
+                                (playbooks or {}).get(name))
         record["phases"].append(entry)
         record["warnings"] += entry["warnings"]
         history.save(project, record)
