@@ -10,13 +10,14 @@ from helpers import run_sparkfleet
 
 
 def pytest_collection_modifyitems(config, items):
-    """The Spark path's slow tests (a nested container engine, an emulated aarch64 host) run only when asked:
-    scripts/test-spark-path sets SPARKFLEET_SPARK_PATH_TESTS=1. They take longer than the rest of the suite."""
-    if os.environ.get("SPARKFLEET_SPARK_PATH_TESTS") == "1":
+    """The extended tests (the Spark path on a nested container engine and an emulated aarch64 host, the rollout
+    drills, the fault chain) run only when asked: scripts/test-extended sets SPARKFLEET_EXTENDED_TESTS=1. Each
+    takes tens of minutes, longer than the rest of the suite together."""
+    if os.environ.get("SPARKFLEET_EXTENDED_TESTS") == "1":
         return
-    skip = pytest.mark.skip(reason="the Spark path on nested/emulated hosts: run scripts/test-spark-path")
+    skip = pytest.mark.skip(reason="an extended test: run scripts/test-extended")
     for item in items:
-        if "spark_path" in item.keywords:
+        if "extended" in item.keywords:
             item.add_marker(skip)
 
 

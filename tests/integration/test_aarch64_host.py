@@ -22,7 +22,7 @@ from sparkfleet.lab.emulation import registered
 from sparkfleet.lab.test_media import make_video
 from test_video_endpoint import request, submit
 
-pytestmark = [pytest.mark.lab, pytest.mark.spark_path]
+pytestmark = [pytest.mark.lab, pytest.mark.extended]
 ENDPOINT_TAGS = "video_endpoint_install,video_endpoint_configure,video_endpoint_run"
 
 

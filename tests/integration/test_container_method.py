@@ -17,7 +17,7 @@ import time
 import pytest
 from helpers import on_host, on_host_http, run_sparkfleet
 
-pytestmark = [pytest.mark.lab, pytest.mark.spark_path]
+pytestmark = [pytest.mark.lab, pytest.mark.extended]
 UNIT = "sparkfleet-vllm-qwen3-vl-tiny"
 STATE = "/opt/sparkfleet/vllm/state.json"
 

@@ -25,7 +25,7 @@ from sparkfleet.lab.test_media import make_video
 from test_drills_services import VLLM_UNIT, checks_of, unit, vllm_state, wait_for
 from test_video_endpoint import submit
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.extended]
 VLLM_BIN = "/opt/sparkfleet/vllm/venv/bin/vllm"
 MODEL = "qwen3-vl-tiny"
 HOST_MODEL = f"/opt/sparkfleet/models/{MODEL}"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from helpers import run_sparkfleet
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.extended]
 
 HOSTS = ["lab1", "lab2", "lab3"]
 UNIT = "/etc/systemd/system/sparkfleet-vllm-qwen3-vl-tiny.service"
