@@ -117,7 +117,7 @@ def test_a_scripted_agent_session_reading_only_json_and_exit_codes(agent_lab):
     described = step("describe")
     assert "sparkfleet.spark.notes" in described["roles"] and "run" in {c["command"] for c in described["commands"]}
     step("bootstrap", timeout=300)  # the lab hosts take the controller's key already: no password needed
-    before = run_sparkfleet("--json", "notes", cwd=project)  # read first: hosts no run has touched have none yet
+    before = run_sparkfleet("--json", "notes", "show", cwd=project)  # read first: hosts no run has touched have none yet
     assert before.code == 0 or (before.code == 2 and "sparkfleet up" in conforms(before)["error"]["hint"])
     spec = {"name": "Write the agent's marker on every lab host", "hosts": "lab",
             "tasks": [{"name": "Write the marker", "module": "ansible.builtin.copy", "become": True,
@@ -134,9 +134,9 @@ def test_a_scripted_agent_session_reading_only_json_and_exit_codes(agent_lab):
     assert again["checks"]["check_run"]["changed"] is False and again["checks"]["diff"] == []
     doctor = step("doctor", timeout=300)
     assert set(doctor["hosts"]) == {"lab1", "lab2"} and doctor["errors"] == 0
-    assert set(step("notes")["hosts"]) == {"lab1", "lab2"}  # the run left notes on every host
+    assert set(step("notes", "show")["hosts"]) == {"lab1", "lab2"}  # the run left notes on every host
     step("notes", "add", "lab1", "The agent wrote /var/tmp/agent-marker.")
-    state = step("notes", "lab1")["hosts"]["lab1"]
+    state = step("notes", "show", "lab1")["hosts"]["lab1"]
     assert any("agent-marker" in (n.get("text") if isinstance(n, dict) else n) for n in state["notes"])
     report = step("report", applied["record"])
     assert Path(report["report"]).is_file()
