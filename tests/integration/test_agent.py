@@ -117,7 +117,8 @@ def test_a_scripted_agent_session_reading_only_json_and_exit_codes(agent_lab):
     described = step("describe")
     assert "sparkfleet.spark.notes" in described["roles"] and "run" in {c["command"] for c in described["commands"]}
     step("bootstrap", timeout=300)  # the lab hosts take the controller's key already: no password needed
-    before = run_sparkfleet("--json", "notes", "show", cwd=project)  # read first: hosts no run has touched have none yet
+    # read first: hosts no run has touched have none yet
+    before = run_sparkfleet("--json", "notes", "show", cwd=project)
     assert before.code == 0 or (before.code == 2 and "sparkfleet up" in conforms(before)["error"]["hint"])
     spec = {"name": "Write the agent's marker on every lab host", "hosts": "lab",
             "tasks": [{"name": "Write the marker", "module": "ansible.builtin.copy", "become": True,
@@ -177,10 +178,10 @@ def test_the_mcp_server_serves_every_tool_to_the_sdk_client(agent_lab):
     results = asyncio.run(asyncio.wait_for(session(), 900))
     assert results["tools"] == sorted(["describe", "status", "notes", "doctor", "generate", "check", "run",
                                        "verify", "report"])
-    for name in ("describe", "notes", "doctor", "generate", "check", "run", "verify", "report"):
+    for name in ("describe", "status", "notes", "doctor", "generate", "check", "run", "verify", "report"):
         assert schemas.errors("summary", results[name]) == [], name
     assert results["describe"]["ok"] and "sparkfleet.spark.vllm" in results["describe"]["result"]["roles"]
-    assert {h["name"] for h in results["status"]["result"]["hosts"]} == {"lab1", "lab2"}
+    assert set(results["status"]["result"]["hosts"]) == {"lab1", "lab2"}
     assert results["doctor"]["exit_code"] == 0 and set(results["doctor"]["result"]["hosts"]) == {"lab1"}
     assert results["generate"]["ok"] and (project / "mcp.yml").is_file()
     assert results["check"]["ok"] and results["check"]["result"]["applied"] is False

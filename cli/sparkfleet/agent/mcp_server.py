@@ -103,16 +103,10 @@ def build_server(project: Path):
         return await call(ctx, "describe")
 
     @server.tool()
-    async def status(ctx: Context) -> dict[str, Any]:
-        """The inventory's hosts (address, user, groups = profile) and what each host's notes say it serves."""
-        hosts = await call(ctx, "host", "list")
-        notes = await call(ctx, "notes", "show")
-        ok = hosts["ok"] and notes["ok"]
-        return {"v": 1, "type": "summary", "command": "status", "ok": ok,
-                "exit_code": 0 if ok else (hosts["exit_code"] or notes["exit_code"]),
-                "result": {"hosts": (hosts.get("result") or {}).get("hosts"),
-                           "states": (notes.get("result") or {}).get("hosts")},
-                "error": hosts.get("error") or notes.get("error")}
+    async def status(ctx: Context, limit: str | None = None) -> dict[str, Any]:
+        """Each host at a glance from one read-only probe: reachable, services, versions, model, last run and bench,
+        open problems, and drift from what the last up wrote; changes nothing."""
+        return await call(ctx, *limited(["status"], limit))
 
     @server.tool()
     async def notes(ctx: Context, host: str | None = None, add: str | None = None) -> dict[str, Any]:
