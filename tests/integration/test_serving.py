@@ -292,4 +292,6 @@ def test_the_container_method_renders_a_pinned_gpu_unit_without_a_gpu_container_
     assert argv[argv.index("--gpu-memory-utilization") + 1] == "0.8"
     assert "--enforce-eager" not in argv
     assert "ExecStartPre=+/bin/sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'" in unit
-    assert "Requires=docker.service" in unit and "User=vllm" in unit and "TimeoutStartSec=1200" in unit
+    assert "Requires=docker.service" in unit and "TimeoutStartSec=1200" in unit
+    # the docker client runs as root: the vllm user is kept out of the docker group (root-equivalent)
+    assert "User=root" in unit and "SupplementaryGroups" not in unit
