@@ -200,7 +200,9 @@ def roll_out(project: Project, emit: Callable, command: str, phases: list[str], 
         record["error"] = (f"Cancelled in batch {where['batch']} ({where['phase']}). Done: "
                            f"{', '.join(rollout['done']) or 'none'}. Next: run the command again; it continues.")
     elif rollout["halted_after"] is not None:
-        record["error"] = halt_message(rollout)
+        # what failed first, then (with batches to speak of) what the halt left done, failed and untouched
+        halt = halt_message(rollout) if len(groups) > 1 else None
+        record["error"] = " ".join(part for part in (first_error, halt) if part)
     elif first_error:  # failures within the allowed percentage: the run still says it did not fully succeed
         record["error"] = first_error
     record["warnings"] = [w for entry in entries for w in entry["warnings"]]
