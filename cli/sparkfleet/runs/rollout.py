@@ -129,7 +129,7 @@ def merge_phases(entries: list[dict]) -> list[dict]:
 
 def halt_message(rollout: dict) -> str:
     failed = rollout["failed"]
-    return (f"The rollout halted after batch {rollout['halted_after']} of {len(rollout['batches'])}: "
+    return (f"The rollout halted after batch {rollout['halted_after']} of {rollout['planned']}: "
             f"{len(failed)} of {len(rollout['hosts'])} hosts failed ({', '.join(failed)}), more than the "
             f"{rollout['max_fail_percent']}% allowed. Done: {', '.join(rollout['done']) or 'none'}. "
             f"Untouched: {', '.join(rollout['untouched']) or 'none'}. Next: fix the failed hosts (the failures "
@@ -150,7 +150,8 @@ def roll_out(project: Project, emit: Callable, command: str, phases: list[str], 
     """
     groups = split(hosts, batches)
     record = history.new_record(command, hosts, model)
-    rollout = {"spec": batches, "max_fail_percent": max_fail_percent, "hosts": hosts, "batches": [],
+    rollout = {"spec": batches, "max_fail_percent": max_fail_percent, "hosts": hosts, "planned": len(groups),
+               "batches": [],
                "done": [], "failed": [], "untouched": list(hosts), "halted_after": None,
                "cancelled_in": None}
     record["rollout"] = rollout
