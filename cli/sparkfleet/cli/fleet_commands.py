@@ -27,14 +27,19 @@ def batch_options(func: Callable) -> Callable:
 
 def rolled_out(settings: Settings, out: Output, command_name: str, phases: list[str], limit: str | None,
                batches: str | None, max_fail_percent: int | None, extravars: dict, model: str | None,
-               report: bool = True, notes: bool = True, skip: dict[str, str] | None = None) -> dict:
-    """Run phases over the hosts in limit batch by batch (runs.rollout); returns the record."""
+               report: bool = True, notes: bool = True, skip: dict[str, str] | None = None,
+               hosts: list[str] | None = None) -> dict:
+    """Run phases over the hosts in limit batch by batch (runs.rollout); returns the record.
+
+    hosts: the selection when the caller already resolved limit (else it is resolved here).
+    """
     from sparkfleet.core.inventory import Inventory
     from sparkfleet.runs import rollout
 
     project = settings.project()
-    Inventory.load(project.inventory_file)  # a broken inventory gets sparkfleet's clear error, not Ansible's
-    hosts = rollout.select_hosts(project, limit)
+    if hosts is None:
+        Inventory.load(project.inventory_file)  # a broken inventory gets sparkfleet's clear error, not Ansible's
+        hosts = rollout.select_hosts(project, limit)
     if not hosts:
         raise UsageError(f"--limit {limit!r} matches no host in the inventory." if limit
                          else "The inventory has no hosts.",
@@ -139,7 +144,7 @@ def _roll(settings: Settings, out: Output, command_name: str, phases: list[str],
     from sparkfleet.core.inventory import Inventory
 
     inventory_hosts = Inventory.load(project.inventory_file).hosts()  # a broken inventory: a clear error first
-    selected = rollout.select_hosts(project, limit)  # (an empty selection is refused by rolled_out, before any run)
+    selected = rollout.select_hosts(project, limit)  # resolved once (an empty one is refused by rolled_out)
     if selected:
         require_lab_extra(lab_hosts(inventory_hosts, limit))
     skip = None
@@ -153,7 +158,7 @@ def _roll(settings: Settings, out: Output, command_name: str, phases: list[str],
     key = video_key.ensure(project) if command_name in ("up", "upgrade") else None
     try:
         record = rolled_out(settings, out, command_name, phases, limit, batches, max_fail_percent, extravars, model,
-                            skip=skip)
+                            skip=skip, hosts=selected)
     except BaseException:
         if key is not None and key.created and not out.json_mode:  # interrupted: the key is still shown, once
             click.echo(_key_text(key), err=True)
